@@ -1,0 +1,438 @@
+"""The domain of ReserveX: restaurants, their floor and rules, and the bookings made against them.
+
+The database carries the invariants that must never break (DESIGN §4): one exclusion constraint
+keeps the active occupancy windows of a table from overlapping, whether they come from holds or
+from assignments; check constraints keep times ordered and party sizes positive.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Func, Q, Value
+
+DEFAULT_TURN_TIMES: list[list[int]] = [[2, 90], [4, 105], [6, 120], [0, 150]]
+"""[max party size, minutes] in ascending order; the last entry (max 0) covers every larger party."""
+
+WEEKDAYS = [
+    (0, "Monday"),
+    (1, "Tuesday"),
+    (2, "Wednesday"),
+    (3, "Thursday"),
+    (4, "Friday"),
+    (5, "Saturday"),
+    (6, "Sunday"),
+]
+
+
+def default_turn_times() -> list[list[int]]:
+    return [list(entry) for entry in DEFAULT_TURN_TIMES]
+
+
+def validate_turn_times(value: Any) -> None:
+    """Reject turn-time tables a manager could not have meant."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Turn times must be a non-empty list of [max party size, minutes].")
+    previous = 0
+    for index, entry in enumerate(value):
+        if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, int) for x in entry)):
+            raise ValidationError(f"Entry {index + 1} must be [max party size, minutes].")
+        max_party, minutes = entry
+        is_last = index == len(value) - 1
+        if minutes <= 0:
+            raise ValidationError(f"Entry {index + 1}: minutes must be positive.")
+        if is_last and max_party == 0:
+            continue
+        if max_party <= previous:
+            raise ValidationError("Turn times must be listed by increasing party size.")
+        previous = max_party
+
+
+def new_booking_reference() -> str:
+    """Return an unguessable booking reference (128 bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+class Restaurant(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="Europe/London")
+    slot_interval_minutes = models.PositiveSmallIntegerField(default=15)
+    booking_horizon_days = models.PositiveSmallIntegerField(default=90)
+    hold_ttl_seconds = models.PositiveIntegerField(default=300)
+    turn_times = models.JSONField(default=default_turn_times, validators=[validate_turn_times])
+    allow_staff_override = models.BooleanField(
+        default=False,
+        help_text="Let staff place a booking past capacity rules with an explicit, audited override.",
+    )
+    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="restaurants")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(slot_interval_minutes__gte=5) & Q(slot_interval_minutes__lte=120),
+                name="restaurant_slot_interval_range",
+            ),
+            models.CheckConstraint(condition=Q(hold_ttl_seconds__gte=30), name="restaurant_hold_ttl_min"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."}) from None
+
+    def turn_time(self, party_size: int) -> timedelta:
+        """Return how long a party of this size keeps its table."""
+        for max_party, minutes in self.turn_times:
+            if max_party == 0 or party_size <= max_party:
+                return timedelta(minutes=minutes)
+        return timedelta(minutes=self.turn_times[-1][1])
+
+
+class ServicePeriod(models.Model):
+    class Kind(models.TextChoices):
+        LUNCH = "lunch", "Lunch"
+        DINNER = "dinner", "Dinner"
+        DRINKS = "drinks", "Drinks"
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="periods")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    weekday = models.PositiveSmallIntegerField(choices=WEEKDAYS)
+    opens = models.TimeField()
+    closes = models.TimeField()
+    last_seating = models.TimeField(help_text="Latest time a booking may start.")
+
+    class Meta:
+        ordering = ["restaurant", "weekday", "opens"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["restaurant", "weekday", "kind"], name="period_unique_kind_per_day"
+            ),
+            models.CheckConstraint(condition=Q(opens__lt=F("closes")), name="period_opens_before_closes"),
+            models.CheckConstraint(
+                condition=Q(last_seating__gte=F("opens")) & Q(last_seating__lte=F("closes")),
+                name="period_last_seating_within",
+            ),
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="period_weekday_range"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} {self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+        )
+
+
+class CapacityRule(models.Model):
+    """Limits for one service period. A null limit means no limit."""
+
+    period = models.OneToOneField(ServicePeriod, on_delete=models.CASCADE, related_name="capacity_rule")
+    max_covers = models.PositiveIntegerField(null=True, blank=True, help_text="Guests seated at once.")
+    max_parties = models.PositiveIntegerField(null=True, blank=True, help_text="Parties seated at once.")
+    pacing_covers = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Guests starting within one slot interval."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pacing_covers__isnull=True)
+                | Q(max_covers__isnull=True)
+                | Q(pacing_covers__lte=F("max_covers")),
+                name="rule_pacing_within_covers",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rule for {self.period}"
+
+
+class CapacityOverride(models.Model):
+    """Different numbers, or a closure, for one date (optionally one period of it)."""
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="overrides")
+    date = models.DateField()
+    period_kind = models.CharField(
+        max_length=16, choices=ServicePeriod.Kind.choices, blank=True, help_text="Blank: the whole day."
+    )
+    closed = models.BooleanField(default=False)
+    max_covers = models.PositiveIntegerField(null=True, blank=True)
+    max_parties = models.PositiveIntegerField(null=True, blank=True)
+    pacing_covers = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["restaurant", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["restaurant", "date", "period_kind"], name="override_unique_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(pacing_covers__isnull=True)
+                | Q(max_covers__isnull=True)
+                | Q(pacing_covers__lte=F("max_covers")),
+                name="override_pacing_within_covers",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.get_period_kind_display() if self.period_kind else "all day"
+        return f"{self.date} {scope}{' (closed)' if self.closed else ''}"
+
+
+class Table(models.Model):
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="tables")
+    label = models.CharField(max_length=32)
+    section = models.CharField(max_length=64, blank=True)
+    min_party = models.PositiveSmallIntegerField(default=1)
+    max_party = models.PositiveSmallIntegerField()
+    active = models.BooleanField(default=True)
+    combinable = models.BooleanField(default=True, help_text="May be joined with adjacent tables.")
+    x = models.IntegerField(default=0, help_text="Floor-plan position.")
+    y = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["restaurant", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["restaurant", "label"], name="table_unique_label"),
+            models.CheckConstraint(condition=Q(min_party__gte=1), name="table_min_party_positive"),
+            models.CheckConstraint(condition=Q(min_party__lte=F("max_party")), name="table_min_le_max"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.max_party})"
+
+
+class TableAdjacency(models.Model):
+    """Two tables that may be joined: an undirected edge, stored once with the lower id first."""
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="adjacencies")
+    table_a = models.ForeignKey(Table, on_delete=models.CASCADE, related_name="+")
+    table_b = models.ForeignKey(Table, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "table adjacencies"
+        constraints = [
+            models.UniqueConstraint(fields=["table_a", "table_b"], name="adjacency_unique_pair"),
+            models.CheckConstraint(condition=Q(table_a__lt=F("table_b")), name="adjacency_ordered_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_a.label} ↔ {self.table_b.label}"
+
+    def clean(self) -> None:
+        if self.table_a_id and self.table_b_id:
+            if self.table_a_id == self.table_b_id:
+                raise ValidationError("A table cannot be joined to itself.")
+            if self.table_a_id > self.table_b_id:
+                self.table_a_id, self.table_b_id = self.table_b_id, self.table_a_id
+            tables = Table.objects.filter(pk__in=[self.table_a_id, self.table_b_id])
+            if any(table.restaurant_id != self.restaurant_id for table in tables):
+                raise ValidationError("Both tables must belong to this restaurant.")
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed"
+        SEATED = "seated", "Seated"
+        COMPLETED = "completed", "Completed"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+
+    class Source(models.TextChoices):
+        WIDGET = "widget", "Widget"
+        STAFF = "staff", "Staff"
+        API = "api", "API"
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.PENDING: frozenset({Status.CONFIRMED, Status.REJECTED, Status.CANCELLED}),
+        Status.CONFIRMED: frozenset({Status.SEATED, Status.CANCELLED, Status.NO_SHOW}),
+        Status.SEATED: frozenset({Status.COMPLETED}),
+        Status.COMPLETED: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.CANCELLED: frozenset(),
+        Status.NO_SHOW: frozenset(),
+    }
+    # Statuses whose covers count against capacity.
+    HOLDING_CAPACITY = (Status.PENDING, Status.CONFIRMED, Status.SEATED)
+
+    reference = models.CharField(max_length=32, unique=True, default=new_booking_reference, editable=False)
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.PROTECT, related_name="bookings")
+    party_size = models.PositiveSmallIntegerField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    guest_name = models.CharField(max_length=200)
+    guest_email = models.EmailField(blank=True)
+    guest_phone = models.CharField(max_length=32, blank=True)
+    notes = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.WIDGET)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=64, blank=True)
+    allocation_reason = models.JSONField(
+        null=True, blank=True, help_text="The planner's explanation of the chosen tables."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [
+            models.Index(fields=["restaurant", "starts_at"], name="booking_restaurant_start"),
+            models.Index(fields=["status", "updated_at"], name="booking_status_updated"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(party_size__gte=1), name="booking_party_positive"),
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="booking_starts_before_ends"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} · {self.party_size} · {self.starts_at:%Y-%m-%d %H:%M}"
+
+    def can_become(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+
+class Hold(models.Model):
+    """Tables set aside for a guest who is filling in the form; counts against capacity until it expires."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="holds")
+    party_size = models.PositiveSmallIntegerField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+    booking = models.OneToOneField(
+        Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="from_hold"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["restaurant", "starts_at"], name="hold_restaurant_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(party_size__gte=1), name="hold_party_positive"),
+            models.CheckConstraint(condition=Q(starts_at__lt=F("ends_at")), name="hold_starts_before_ends"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold {self.party_size} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class TableOccupancy(models.Model):
+    """One table taken for one window, by a hold or by a booking's assignment.
+
+    Holds and assignments share this table so that a single exclusion constraint covers both. A
+    hold becomes an assignment by updating its rows in place. Released rows (cancelled bookings,
+    released or purged holds) stay for history and no longer block.
+    """
+
+    class Kind(models.TextChoices):
+        HOLD = "hold", "Hold"
+        ASSIGNMENT = "assignment", "Assignment"
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="+")
+    table = models.ForeignKey(Table, on_delete=models.PROTECT, related_name="occupancies")
+    during = DateTimeRangeField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.CASCADE, related_name="occupancies"
+    )
+    hold = models.ForeignKey(
+        Hold, null=True, blank=True, on_delete=models.CASCADE, related_name="occupancies"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Holds only.")
+    released_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "table occupancies"
+        indexes = [models.Index(fields=["restaurant", "kind"], name="occupancy_restaurant_kind")]
+        constraints = [
+            # int8range(table_id, table_id, '[]') turns equality into overlap, which GiST supports
+            # without the btree_gist extension; the table term comes first because it is the most
+            # selective and makes the index build and checks fast.
+            ExclusionConstraint(
+                name="occupancy_no_overlap",
+                index_type="gist",
+                expressions=[
+                    (
+                        Func(F("table_id"), F("table_id"), Value("[]"), function="int8range"),
+                        RangeOperators.OVERLAPS,
+                    ),
+                    ("during", RangeOperators.OVERLAPS),
+                ],
+                condition=Q(released_at__isnull=True),
+            ),
+            models.CheckConstraint(
+                # start < end, both finite: an empty or unbounded window is never meant.
+                condition=Q(during__isempty=False, during__lower_inf=False, during__upper_inf=False),
+                name="occupancy_during_bounded",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="hold", hold__isnull=False, expires_at__isnull=False))
+                | Q(kind="assignment", booking__isnull=False),
+                name="occupancy_kind_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_id} {self.kind} {self.during}"
+
+
+class IdempotencyKey(models.Model):
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request body.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires")]
+        constraints = [
+            models.UniqueConstraint(fields=["restaurant", "key"], name="idempotency_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"
+
+
+__all__ = [
+    "Booking",
+    "CapacityOverride",
+    "CapacityRule",
+    "Hold",
+    "IdempotencyKey",
+    "Restaurant",
+    "ServicePeriod",
+    "Table",
+    "TableAdjacency",
+    "TableOccupancy",
+]

@@ -1,0 +1,66 @@
+"""record_event: the one way every part of ReserveX writes telemetry."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from observability.models import ObservabilityEvent
+from observability.sanitizer import sanitize_context
+
+logger = logging.getLogger("reservex.events")
+
+# Every event type the code emits, with what it means. record_event refuses unknown types so
+# that the list stays complete (a test walks it to check the sanitiser on each one).
+EVENT_TYPES: dict[str, str] = {
+    "booking.created": "A booking was admitted and stored as pending.",
+    "booking.confirmed": "A booking got its tables.",
+    "booking.cancelled": "A booking was cancelled and its tables freed.",
+    "booking.rejected": "A booking could not be seated and was rejected.",
+    "booking.status_changed": "Staff moved a booking through its status machine.",
+    "booking.moved": "Staff moved a booking to other tables or another time.",
+    "booking.capacity_exceeded": "A booking or hold was refused by the capacity rules.",
+    "booking.capacity_shadow_refusal": "Shadow mode admitted what enforcement would have refused.",
+    "booking.staff_override": "Staff placed a booking past the rules with an explicit override.",
+    "allocation.assigned": "An allocation attempt assigned tables.",
+    "allocation.skipped": "An allocation attempt found no plan.",
+    "allocation.conflict": "An allocation attempt lost a race (23P01/40P01/lock timeout) and retried.",
+    "allocation.fallback": "Inline allocation handed the booking to the background job.",
+    "allocation.retry_exhausted": "The background job gave up on a booking.",
+    "allocation.requeued": "The sweeper re-enqueued a pending booking whose job went stale.",
+    "hold.created": "A hold set tables aside.",
+    "hold.released": "A hold was released by its holder.",
+    "hold.expired": "Expired holds were purged.",
+    "hold.converted": "A hold became a booking's assignment.",
+    "hold.strict_conflict": "A hold was refused because its tables were taken.",
+    "integrity.violation": "check_integrity found a broken invariant.",
+    "flags.changed": "A feature flag override was applied.",
+    "flags.kill_switch": "A kill switch was thrown without a second approver.",
+    "alert.sent": "An alert was sent to the webhook.",
+}
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def record_event(
+    event_type: str,
+    *,
+    restaurant_id: int | None = None,
+    booking_id: int | None = None,
+    duration_ms: float | None = None,
+    **context: Any,
+) -> ObservabilityEvent:
+    """Store one telemetry event with its context sanitised (no guest PII ever reaches the row)."""
+    if event_type not in EVENT_TYPES:
+        raise UnknownEventType(f"unknown event type {event_type!r}; add it to EVENT_TYPES")
+    clean = sanitize_context(context)
+    logger.info("%s restaurant=%s booking=%s %s", event_type, restaurant_id, booking_id, clean)
+    return ObservabilityEvent.objects.create(
+        type=event_type,
+        restaurant_id=restaurant_id,
+        booking_id=booking_id,
+        duration_ms=duration_ms,
+        context=clean,
+    )

@@ -130,6 +130,8 @@ def services() -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "reservex.settings")
+        # Children (gunicorn, celery, honcho) come from the same virtualenv as this interpreter.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         if not env.get("DATABASE_URL"):
             env["DATABASE_URL"] = stack.enter_context(embedded_postgres())
         else:

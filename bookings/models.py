@@ -325,6 +325,7 @@ class Hold(models.Model):
     booking = models.OneToOneField(
         Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="from_hold"
     )
+    allocation_reason = models.JSONField(null=True, blank=True, help_text="Why the planner chose these tables.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

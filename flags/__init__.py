@@ -1,4 +1,9 @@
-"""Feature flags: ``flags.get(key, restaurant=None)`` is the one read path."""
+"""Feature flags: ``flags.get(key, restaurant=None)`` is the one read path.
+
+The value in force is the restaurant's override, else the global override, else the registry's
+default for ``settings.RESERVEX_ENV``. Overrides change only through flags.services (two people,
+or an audited kill switch); see docs/feature-flags.md.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,27 @@ def get_flag(key: str) -> Flag:
         raise UnknownFlag(key) from None
 
 
+def restaurant_id_of(restaurant: Any) -> int | None:
+    """Return the id of a restaurant given as a model instance, an int id or None."""
+    if restaurant is None or isinstance(restaurant, int):
+        return restaurant
+    return int(restaurant.pk)
+
+
 def get(key: str, restaurant: Any = None) -> Any:
     """Return the flag's value in force for this restaurant (or globally when restaurant is None)."""
+    # Imported here: this package is imported while apps load, before models may be.
     from django.conf import settings
 
+    from flags import store
+
     flag = get_flag(key)
+    restaurant_values, global_values = store.overrides(restaurant_id_of(restaurant))
+    if key in restaurant_values:
+        return restaurant_values[key]
+    if key in global_values:
+        return global_values[key]
     return flag.default_for(settings.RESERVEX_ENV)
 
 
-__all__ = ["UnknownFlag", "get", "get_flag"]
+__all__ = ["UnknownFlag", "get", "get_flag", "restaurant_id_of"]

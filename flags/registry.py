@@ -12,6 +12,18 @@ from typing import Any
 ENVIRONMENTS = ("dev", "staging", "prod")
 INLINE_TIMEOUT_CEILING_MS = 25_000
 
+_TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "off", "no", "0"})
+
+
+def format_value(value: Any) -> str:
+    """Return a value as people type it: true/false, 25000, enforce; an absent value as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
 
 @dataclass(frozen=True, slots=True)
 class Flag:
@@ -27,6 +39,26 @@ class Flag:
 
     def default_for(self, environment: str) -> Any:
         return self.defaults[environment]
+
+    def parse(self, raw: str) -> Any:
+        """Return the typed, validated value written as text (as typed in admin or a shell)."""
+        text = raw.strip()
+        value: Any
+        if self.type is bool:
+            if text.lower() in _TRUE_WORDS:
+                value = True
+            elif text.lower() in _FALSE_WORDS:
+                value = False
+            else:
+                raise ValueError(f"{self.key} takes true or false, not {raw!r}")
+        elif self.type is int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueError(f"{self.key} takes an integer, not {raw!r}") from None
+        else:
+            value = text
+        return self.validate(value)
 
     def validate(self, value: Any) -> Any:
         """Return the value if it is of this flag's type and range, else raise ValueError."""
@@ -63,6 +95,15 @@ REGISTRY: dict[str, Flag] = {
             owner="operations",
             kill_switch=True,
             choices=("enforce", "shadow", "off"),
+        ),
+        Flag(
+            key="capacity.enforcement_off_acknowledged",
+            type=bool,
+            description="Acknowledges that capacity.enforcement=off in prod is deliberate: with it "
+            "off nothing but the tables themselves limits covers, parties or pacing. Required before "
+            "capacity.enforcement may be off in prod (shadow needs no acknowledgement).",
+            defaults=_same(False),
+            owner="operations",
         ),
         Flag(
             key="holds.strict_conflicts",

@@ -60,3 +60,34 @@ class AllocationAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"booking {self.booking_id} {self.mode} #{self.attempt}: {self.outcome}"
+
+
+class Dashboard(ObservabilityEvent):
+    """No table: gives the telemetry dashboard a place (and a link) in the Django admin index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
+
+
+class AlertState(models.Model):
+    """Hysteresis state of one in-app alert condition (see observability.detector).
+
+    Kept in PostgreSQL rather than Redis: the detector must remember a bad check even while Redis,
+    one of the things it watches, is down.
+    """
+
+    key = models.CharField(max_length=64, primary_key=True)
+    bad_streak = models.PositiveIntegerField(default=0)
+    good_streak = models.PositiveIntegerField(default=0)
+    firing = models.BooleanField(default=False)
+    last_value = models.FloatField(null=True, blank=True)
+    last_detail = models.JSONField(default=dict, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        status = "FIRING" if self.firing else "ok"
+        return f"{self.key}: {status} (bad {self.bad_streak}, good {self.good_streak})"

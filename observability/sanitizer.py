@@ -18,8 +18,10 @@ ALLOWED_CONTEXT_KEYS = frozenset(
         "attempt",
         "attempts",
         "background",
+        "condition",
         "count",
         "covers",
+        "delivered",
         "duration_ms",
         "enforcement",
         "error",
@@ -48,15 +50,23 @@ ALLOWED_CONTEXT_KEYS = frozenset(
         "retries",
         "scope",
         "seat_waste",
+        "severity",
         "source",
         "starts_at",
         "ends_at",
         "status",
         "table_ids",
         "tables",
+        "threshold",
+        "title",
         "total_ms",
         "violations",
         "would_refuse",
+        # integrity.violation may carry violations={kind: count}; nested keys pass the list too.
+        "overlap",
+        "over_capacity",
+        "unseated_confirmed",
+        "stale_pending",
     }
 )
 
@@ -65,6 +75,9 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 # Dates and times look like digits with separators too; they are not phone numbers.
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+# PostgreSQL error texts quote the failing row ("Failing row contains (…, Ada Lovelace, …)") or
+# key values ("Key (guest_email)=(…)"): names there cannot be recognised, so the detail goes.
+_ROW_DETAIL = re.compile(r"(Failing row contains|DETAIL:|Key \()")
 _MAX_STRING = 200
 _MAX_DEPTH = 3
 
@@ -77,6 +90,8 @@ def _clean_value(value: Any, depth: int) -> Any:
             return value
         if _EMAIL.search(value) or _PHONE.search(value):
             return REDACTED
+        if (detail := _ROW_DETAIL.search(value)) is not None:
+            return value[: detail.start()].rstrip() + " " + REDACTED
         return value[:_MAX_STRING]
     if depth >= _MAX_DEPTH:
         return REDACTED

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +126,38 @@ def ensure_database(url: str) -> None:
             _log(f"created database {config['NAME']}")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def prometheus_multiproc_dir() -> Iterator[str]:
+    """Yield a fresh, empty PROMETHEUS_MULTIPROC_DIR for this run's processes; remove it on exit.
+
+    Every child (gunicorn workers, Celery pool processes, beat, pytest) writes its metrics there
+    and /metrics adds them up. One directory per run under .reservex/prometheus/, because several
+    runs may share the tree (make test while make run serves) and must not wipe each other's files;
+    directories of runs that died without cleaning up are wiped here.
+    """
+    base = STATE_DIR / "prometheus"
+    base.mkdir(parents=True, exist_ok=True)
+    for stale in base.glob("run-*"):
+        with contextlib.suppress(ValueError, IndexError):
+            if not _pid_alive(int(stale.name.split("-")[1])):
+                shutil.rmtree(stale, ignore_errors=True)
+    path = tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def services() -> Iterator[dict[str, str]]:
     """Yield the environment for ReserveX processes, starting embedded services where needed."""
@@ -141,6 +175,8 @@ def services() -> Iterator[dict[str, str]]:
         else:
             _log("using REDIS_URL from the environment")
         ensure_database(env["DATABASE_URL"])
+        # Set before any child imports prometheus_client: that import picks the multiprocess mode.
+        env["PROMETHEUS_MULTIPROC_DIR"] = stack.enter_context(prometheus_multiproc_dir())
         yield env
 
 

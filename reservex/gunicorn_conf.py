@@ -11,3 +11,12 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 60  # above the 25 s inline-allocation ceiling
 graceful_timeout = 20
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop a dead worker's live gauges from the shared metrics directory (prometheus multiprocess)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[attr-defined]

@@ -6,9 +6,11 @@ what ``manage.py check --deploy`` is run against: no debug, secure cookies, HSTS
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from reservex.env import envbool, envint, envlist, envstr
@@ -178,6 +180,33 @@ SPECTACULAR_SETTINGS = {
 # --- Operations ----------------------------------------------------------------------------------
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 PROMETHEUS_METRIC_NAMESPACE = ""
+
+# Observability (observability/): retention, alert webhook, the in-app P0 detector.
+TELEMETRY_RETENTION_DAYS = envint("TELEMETRY_RETENTION_DAYS", 90)
+ALERT_WEBHOOK_URL = envstr("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook; unset = no alerts
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(envstr("ALERT_WEBHOOK_TIMEOUT_SECONDS", "3"))
+ALERTS_CHECK_INTERVAL_SECONDS = envint("ALERTS_CHECK_INTERVAL_SECONDS", 300)
+ALERTS_INTEGRITY_LOOKBACK_SECONDS = envint("ALERTS_INTEGRITY_LOOKBACK_SECONDS", 900)
+ALERTS_ERROR_RATE_THRESHOLD = float(envstr("ALERTS_ERROR_RATE_THRESHOLD", "0.05"))
+ALERTS_ERROR_RATE_MIN_ATTEMPTS = envint("ALERTS_ERROR_RATE_MIN_ATTEMPTS", 20)
+ALERTS_CONSECUTIVE_CHECKS = envint("ALERTS_CONSECUTIVE_CHECKS", 2)
+# ISO 8601 datetime (naive means UTC): until then the in-app detector sends nothing.
+ALERTS_MAINTENANCE_UNTIL: datetime | None = None
+if _maintenance_until := envstr("ALERTS_MAINTENANCE_UNTIL").strip():
+    try:
+        ALERTS_MAINTENANCE_UNTIL = datetime.fromisoformat(_maintenance_until)
+    except ValueError:
+        raise ImproperlyConfigured(f"ALERTS_MAINTENANCE_UNTIL: bad ISO 8601 {_maintenance_until!r}") from None
+    if ALERTS_MAINTENANCE_UNTIL.tzinfo is None:
+        ALERTS_MAINTENANCE_UNTIL = ALERTS_MAINTENANCE_UNTIL.replace(tzinfo=UTC)
+CELERY_BEAT_SCHEDULE["observability.purge_old_telemetry"] = {
+    "task": "observability.tasks.purge_old_telemetry",
+    "schedule": crontab(hour=3, minute=17),  # quiet hours, off the hour
+}
+CELERY_BEAT_SCHEDULE["observability.check_p0_conditions"] = {
+    "task": "observability.tasks.check_p0_conditions",
+    "schedule": float(ALERTS_CHECK_INTERVAL_SECONDS),
+}
 
 LOGGING = {
     "version": 1,

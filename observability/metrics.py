@@ -1,0 +1,173 @@
+"""Prometheus metrics of ReserveX: one module, imported by whoever records.
+
+Correct across processes: when ``PROMETHEUS_MULTIPROC_DIR`` is set *before* prometheus-client is
+first imported (devstack and docker-compose set it for every child), each gunicorn and Celery
+process writes its samples to its own mmap file in that directory and ``/metrics`` adds them up
+(see ``observability.views``). Counters and histograms need nothing more; gauges say explicitly
+how values from several processes combine (``multiprocess_mode``).
+
+Labels are bounded: every label value a caller may use is listed below and pre-created at import,
+so rates start from 0 instead of from a missing series (alerts on ratios depend on that).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from celery.exceptions import Retry
+from prometheus_client import Counter, Gauge, Histogram
+
+logger = logging.getLogger("reservex.metrics")
+
+BOOKING_OUTCOMES = (
+    "confirmed",
+    "pending",
+    "capacity_exceeded",
+    "idempotent_replay",
+    "validation_error",
+    "conflict",
+    "error",
+)
+ALLOCATION_MODES = ("inline", "background")
+ALLOCATION_OUTCOMES = ("assigned", "skipped", "conflict", "error")
+FALLBACK_REASONS = ("budget_spent", "lock_timeout", "shed_overload", "no_plan_now", "error", "enqueue_failed")
+INTEGRITY_KINDS = ("overlap", "over_capacity", "unseated_confirmed", "stale_pending")
+TASK_OUTCOMES = ("success", "retry", "failure")
+
+# Latency buckets: fine where the targets are (booking p95 <= 100 ms, availability p95 <= 30 ms,
+# alert at booking p95 > 1 s), coarse up to the 25 s inline ceiling and the 30 s client timeout.
+BOOKING_BUCKETS = (
+    0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0,
+)  # fmt: skip
+AVAILABILITY_BUCKETS = (
+    0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 1.5, 3.0,
+)  # fmt: skip
+PLANNER_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
+SEAT_WASTE_BUCKETS = (0, 1, 2, 3, 4, 6, 8)
+TASK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0)
+
+BOOKING_REQUESTS = Counter(
+    "reservex_booking_requests_total",
+    "POST /api/v1/bookings requests by outcome.",
+    ["outcome"],
+)
+BOOKING_LATENCY = Histogram(
+    "reservex_booking_request_seconds",
+    "Time to answer POST /api/v1/bookings, admission and inline allocation included.",
+    buckets=BOOKING_BUCKETS,
+)
+AVAILABILITY_LATENCY = Histogram(
+    "reservex_availability_request_seconds",
+    "Time to answer GET /api/v1/restaurants/{slug}/availability.",
+    buckets=AVAILABILITY_BUCKETS,
+)
+ALLOCATION_ATTEMPTS = Counter(
+    "reservex_allocation_attempts_total",
+    "Allocation attempts by mode (inline in the request, background in Celery) and outcome.",
+    ["mode", "outcome"],
+)
+INLINE_FALLBACKS = Counter(
+    "reservex_inline_fallbacks_total",
+    "Bookings handed from inline allocation to the background job, by reason.",
+    ["reason"],
+)
+PLANNER_SECONDS = Histogram(
+    "reservex_planner_seconds",
+    "Time the pure planner took to choose tables for one attempt.",
+    buckets=PLANNER_BUCKETS,
+)
+SEAT_WASTE = Histogram(
+    "reservex_seat_waste_seats",
+    "Seats left empty at the tables assigned (capacity minus party size).",
+    buckets=SEAT_WASTE_BUCKETS,
+)
+HOLD_CONFLICTS = Counter(
+    "reservex_hold_conflicts_total",
+    "Holds refused because their tables were taken (holds.strict_conflicts).",
+)
+BOOKINGS_REJECTED = Counter(
+    "reservex_bookings_rejected_total",
+    "Bookings that ended rejected, by reason.",
+    ["reason"],
+)
+TASK_RUNS = Counter(
+    "reservex_task_runs_total",
+    "Celery task runs by task name and outcome (success, retry, failure).",
+    ["task", "outcome"],
+)
+TASK_SECONDS = Histogram(
+    "reservex_task_seconds",
+    "Celery task run time by task name.",
+    ["task"],
+    buckets=TASK_BUCKETS,
+)
+# "mostrecent": the value of the last check wins, whichever process (beat, worker) ran it, and it
+# survives that process's exit, so a violation stays visible until a later check clears it.
+INTEGRITY_VIOLATIONS = Gauge(
+    "reservex_integrity_violations",
+    "Broken invariants found by the last integrity check, by kind (the overbooking detector).",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
+INTEGRITY_LAST_CHECK = Gauge(
+    "reservex_integrity_last_check_timestamp_seconds",
+    "Unix time of the last completed integrity check (alerts when the detector stops running).",
+    multiprocess_mode="mostrecent",
+)
+ALERTS_SENT = Counter(
+    "reservex_alerts_sent_total",
+    "Alerts posted to the webhook, by severity and whether the webhook accepted them.",
+    ["severity", "delivered"],
+)
+TELEMETRY_PURGED = Counter(
+    "reservex_telemetry_purged_rows_total",
+    "Telemetry rows deleted by the retention task, by table.",
+    ["table"],
+)
+
+for _outcome in BOOKING_OUTCOMES:
+    BOOKING_REQUESTS.labels(_outcome)
+for _mode in ALLOCATION_MODES:
+    for _outcome in ALLOCATION_OUTCOMES:
+        ALLOCATION_ATTEMPTS.labels(_mode, _outcome)
+for _reason in FALLBACK_REASONS:
+    INLINE_FALLBACKS.labels(_reason)
+
+
+def set_integrity_violations(counts: Mapping[str, int]) -> None:
+    """Export the counts of one integrity check; every known kind is set, missing ones to 0.
+
+    Kinds outside INTEGRITY_KINDS are added up under ``kind="other"`` so the label stays bounded.
+    """
+    other = 0
+    for kind, count in counts.items():
+        if kind not in INTEGRITY_KINDS:
+            logger.warning("unknown integrity violation kind %r exported as 'other'", kind)
+            other += int(count)
+    for kind in INTEGRITY_KINDS:
+        INTEGRITY_VIOLATIONS.labels(kind).set(int(counts.get(kind, 0)))
+    if other:
+        INTEGRITY_VIOLATIONS.labels("other").set(other)
+    INTEGRITY_LAST_CHECK.set(time.time())
+
+
+@contextmanager
+def track_task(task: str) -> Iterator[None]:
+    """Count one run of ``task`` and time it; an exception counts as a failure and propagates.
+
+    Celery's Retry exception counts as ``retry``: ``self.retry()`` raises it on purpose.
+    """
+    started = time.perf_counter()
+    outcome = "success"
+    try:
+        yield
+    except BaseException as exc:
+        outcome = "retry" if isinstance(exc, Retry) else "failure"
+        raise
+    finally:
+        TASK_RUNS.labels(task, outcome).inc()
+        TASK_SECONDS.labels(task).observe(time.perf_counter() - started)

@@ -285,6 +285,9 @@ class Booking(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WIDGET)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     status_reason = models.CharField(max_length=64, blank=True)
+    capacity_override = models.BooleanField(
+        default=False, help_text="Placed by staff past the capacity rules, with an explicit override."
+    )
     allocation_reason = models.JSONField(
         null=True, blank=True, help_text="The planner's explanation of the chosen tables."
     )
@@ -325,7 +328,9 @@ class Hold(models.Model):
     booking = models.OneToOneField(
         Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="from_hold"
     )
-    allocation_reason = models.JSONField(null=True, blank=True, help_text="Why the planner chose these tables.")
+    allocation_reason = models.JSONField(
+        null=True, blank=True, help_text="Why the planner chose these tables."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

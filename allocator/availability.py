@@ -1,0 +1,163 @@
+"""Availability: which start times of a day can seat a party, and how full each is (reads only).
+
+One day is answered from one load of the day's bookings, holds and floor; each slot is then
+checked in memory with the same pure capacity rules and planner that admission uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from allocator.capacity import CapacityLimits, CapacityRequest, EnforcementMode, Seating, evaluate, usage_at
+from allocator.planner import FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
+from allocator.slots import local_datetime
+from allocator.snapshots import (
+    enforcement_mode,
+    floor_snapshot,
+    limits_for,
+    overrides_on,
+    periods_on,
+    planner_settings,
+    restaurant_tz,
+    seatings_between,
+    slot_times,
+)
+from bookings.models import Restaurant
+
+MAX_ALTERNATIVES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class SlotAvailability:
+    time: time
+    starts_at: datetime
+    available: bool
+    max_covers: int | None
+    booked_covers: int
+    remaining_covers: int | None
+    reason: str | None  # why not available: past, closed, max_covers, pacing, no_table_free, ...
+
+    @property
+    def utilization_percent(self) -> float | None:
+        if not self.max_covers:
+            return None
+        return round(100 * self.booked_covers / self.max_covers, 1)
+
+
+def availability_day(
+    restaurant: Restaurant, local_date: date, party_size: int, *, now: datetime
+) -> list[SlotAvailability]:
+    """Return every start time of the day, in order, with whether it can seat the party."""
+    periods = periods_on(restaurant, local_date)
+    if not periods:
+        return []
+    tz = restaurant_tz(restaurant)
+    overrides = overrides_on(restaurant, local_date)
+    horizon_end = now.astimezone(tz).date() + timedelta(days=restaurant.booking_horizon_days)
+    interval = timedelta(minutes=restaurant.slot_interval_minutes)
+    turn = restaurant.turn_time(party_size)
+    mode = enforcement_mode(restaurant)
+    settings = planner_settings(restaurant)
+
+    # One load for the whole day: from the first start to the last end any slot could need.
+    day_start = local_datetime(restaurant, local_date, periods[0].opens)
+    day_end = max(local_datetime(restaurant, local_date, p.last_seating) for p in periods) + max(
+        turn, timedelta(minutes=max(m for _, m in restaurant.turn_times))
+    )
+    seatings = seatings_between(restaurant.pk, day_start, day_end, now=now)
+    floor = floor_snapshot(restaurant.pk, day_start, day_end, now=now)
+
+    slots: list[SlotAvailability] = []
+    for period in periods:
+        limits = limits_for(period, overrides)
+        for slot_time in slot_times(period, restaurant.slot_interval_minutes):
+            starts_at = local_datetime(restaurant, local_date, slot_time)
+            ends_at = starts_at + turn
+            booked = usage_at(seatings, starts_at, ends_at, interval).peak_covers
+            reason: str | None = None
+            if starts_at <= now:
+                reason = "past"
+            elif local_date > horizon_end:
+                reason = "beyond_horizon"
+            elif limits.closed:
+                reason = "closed"
+            else:
+                reason = _refusal(
+                    floor, seatings, party_size, starts_at, ends_at, interval, limits, mode, settings
+                )
+            remaining = None if limits.max_covers is None else max(0, limits.max_covers - booked)
+            slots.append(
+                SlotAvailability(
+                    time=slot_time,
+                    starts_at=starts_at,
+                    available=reason is None,
+                    max_covers=limits.max_covers,
+                    booked_covers=booked,
+                    remaining_covers=remaining,
+                    reason=reason,
+                )
+            )
+    return slots
+
+
+def _refusal(
+    floor: FloorSnapshot,
+    seatings: list[Seating],
+    party_size: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    interval: timedelta,
+    limits: CapacityLimits,
+    mode: EnforcementMode,
+    settings: PlannerSettings,
+) -> str | None:
+    decision = evaluate(
+        limits,
+        seatings,
+        CapacityRequest(starts_at=starts_at, ends_at=ends_at, party_size=party_size, slot_interval=interval),
+        mode,
+    )
+    if not decision.admitted:
+        return decision.reason
+    plan = plan_tables(
+        floor, PlanRequest(party_size=party_size, starts_at=starts_at, ends_at=ends_at), settings
+    )
+    if plan.plan is None:
+        return plan.failure_reason or "no_table_free"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeAvailability:
+    available: bool
+    slot: SlotAvailability | None
+    alternatives: list[time]
+
+
+def availability_at(
+    restaurant: Restaurant, local_date: date, local_time: time, party_size: int, *, now: datetime
+) -> TimeAvailability:
+    """Return whether one time can seat the party, its capacity figures and the nearest alternatives."""
+    day = availability_day(restaurant, local_date, party_size, now=now)
+    wanted = next((s for s in day if s.time == local_time), None)
+    return TimeAvailability(
+        available=bool(wanted and wanted.available),
+        slot=wanted,
+        alternatives=nearest_alternatives(day, local_time),
+    )
+
+
+def nearest_alternatives(
+    day: list[SlotAvailability], local_time: time, limit: int = MAX_ALTERNATIVES
+) -> list[time]:
+    """Return available times other than ``local_time``, nearest first (earlier wins a tie)."""
+    wanted_minutes = local_time.hour * 60 + local_time.minute
+
+    def distance(slot: SlotAvailability) -> tuple[int, int]:
+        minutes = slot.time.hour * 60 + slot.time.minute
+        return (abs(minutes - wanted_minutes), minutes)
+
+    return [s.time for s in sorted((s for s in day if s.available and s.time != local_time), key=distance)][
+        :limit
+    ]

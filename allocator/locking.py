@@ -1,0 +1,43 @@
+"""The one lock of ReserveX: admissions for one restaurant's service day are serialised.
+
+A transaction-scoped advisory lock per (restaurant, local service day), taken in sorted key
+order with ``SET LOCAL lock_timeout`` so a pile-up turns into a quick, retryable error instead of
+a hung request. It guards the capacity check (DESIGN §4 invariant 2); table overlaps are guarded
+by the exclusion constraint whatever happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.db import OperationalError, connection
+
+from allocator.errors import LockTimeout
+
+LOCK_TIMEOUT_MS = 2_000
+_LOCKS_ENABLED = True
+
+
+def set_locks_enabled(enabled: bool) -> None:
+    """Turn the admission lock off or on. Only the control tests that show the race use this."""
+    global _LOCKS_ENABLED
+    _LOCKS_ENABLED = enabled
+
+
+def lock_service_days(restaurant_id: int, days: Iterable[date], *, timeout_ms: int = LOCK_TIMEOUT_MS) -> None:
+    """Take the admission lock of each service day, in order, for the rest of the transaction."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_service_days must run inside transaction.atomic()")
+    if not _LOCKS_ENABLED:
+        return
+    keys = sorted({day.toordinal() for day in days})
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(timeout_ms)}ms"])
+            for day_key in keys:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [restaurant_id, day_key])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            raise LockTimeout() from exc
+        raise

@@ -1,0 +1,596 @@
+"""Admission, assignment, cancellation and holds: the writes of the allocator (DESIGN §4–5).
+
+Every top-level function here owns its transaction (``atomic(durable=True)``). The admission lock
+(locking.py) serialises capacity checks of one service day; the exclusion constraint guards the
+tables. A lost race (23P01 exclusion, 40P01 deadlock) is an outcome to retry with a fresh
+snapshot, never an error for the guest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import partial
+from uuid import UUID
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from psycopg.types.range import Range
+
+import flags
+from allocator.capacity import CapacityDecision, CapacityRequest, EnforcementMode, evaluate
+from allocator.errors import (
+    BookingNotFound,
+    CapacityExceeded,
+    HoldConflict,
+    HoldExpired,
+    HoldMismatch,
+    HoldNotFound,
+    InvalidTransition,
+)
+from allocator.locking import lock_service_days
+from allocator.planner import Decision, FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
+from allocator.slots import Slot, resolve_slot
+from allocator.snapshots import (
+    enforcement_mode,
+    floor_snapshot,
+    planner_settings,
+    release_expired_holds,
+    seatings_between,
+    service_days,
+)
+from bookings.models import Booking, Hold, Restaurant, TableOccupancy
+from observability import metrics
+from observability.events import record_event
+from observability.models import AllocationAttempt
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_SQLSTATES = {"23P01", "40P01", "55P03"}  # exclusion violation, deadlock, lock timeout
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Return whether a database error is a lost race to retry with a fresh snapshot."""
+    return isinstance(exc, DatabaseError) and _sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+def _emit(event_type: str, **kwargs: object) -> None:
+    """Record an event once the surrounding transaction commits (or now, outside one)."""
+    transaction.on_commit(partial(record_event, event_type, **kwargs))  # type: ignore[arg-type]
+
+
+# --- capacity ------------------------------------------------------------------------------------
+
+
+def _check_capacity(
+    restaurant: Restaurant,
+    slot: Slot,
+    party_size: int,
+    *,
+    now: datetime,
+    exclude_hold_id: UUID | None = None,
+    staff_override: bool = False,
+) -> CapacityDecision:
+    """Evaluate the rules for one more party; raise CapacityExceeded when enforcement refuses it.
+
+    Must run under the service-day lock so that two admissions cannot both see the last seat.
+    """
+    mode = enforcement_mode(restaurant)
+    if staff_override:
+        mode = EnforcementMode.SHADOW  # counted and recorded, never refused
+    seatings = seatings_between(
+        restaurant.pk, slot.starts_at, slot.ends_at, now=now, exclude_hold_id=exclude_hold_id
+    )
+    decision = evaluate(
+        slot.limits,
+        seatings,
+        CapacityRequest(
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            party_size=party_size,
+            slot_interval=slot.slot_interval,
+        ),
+        mode,
+    )
+    if flags.get("debug.capacity_profiling", restaurant):
+        logger.info("capacity restaurant=%s %s", restaurant.pk, decision.as_dict())
+    if not decision.admitted:
+        raise CapacityExceeded(
+            "The restaurant is full at that time.",
+            reason=decision.reason,
+            starts_at=slot.starts_at.isoformat(),
+            party_size=party_size,
+        )
+    if decision.would_refuse:
+        _emit(
+            "booking.staff_override" if staff_override else "booking.capacity_shadow_refusal",
+            restaurant_id=restaurant.pk,
+            reason=decision.reason,
+            party_size=party_size,
+            starts_at=slot.starts_at.isoformat(),
+            peak_covers=decision.peak_covers,
+            peak_parties=decision.peak_parties,
+            pacing_covers=decision.pacing_covers,
+            limits=decision.limits.as_dict(),
+        )
+    return decision
+
+
+def _plan(
+    restaurant: Restaurant,
+    party_size: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    exclude_hold_id: UUID | None = None,
+    include_pending: bool = False,
+) -> Decision:
+    floor = floor_snapshot(
+        restaurant.pk,
+        starts_at,
+        ends_at,
+        now=now,
+        exclude_booking_id=exclude_booking_id,
+        exclude_hold_id=exclude_hold_id,
+    )
+    settings = planner_settings(restaurant)
+    if include_pending:
+        floor = _seat_pending_first(floor, restaurant.pk, starts_at, ends_at, settings, exclude_booking_id)
+    decision = plan_tables(
+        floor, PlanRequest(party_size=party_size, starts_at=starts_at, ends_at=ends_at), settings
+    )
+    metrics.PLANNER_SECONDS.observe(decision.planner_ms / 1000)
+    return decision
+
+
+def _seat_pending_first(
+    floor: FloorSnapshot,
+    restaurant_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    settings: PlannerSettings,
+    exclude_booking_id: int | None,
+) -> FloorSnapshot:
+    """Return the floor with admitted-but-unassigned bookings seated on paper, oldest first.
+
+    Admission must not promise a table that a pending booking (waiting for its background job)
+    will need, or the job would find none and reject a booking that was accepted.
+    """
+    pending = Booking.objects.filter(
+        restaurant_id=restaurant_id,
+        status=Booking.Status.PENDING,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    )
+    if exclude_booking_id is not None:
+        pending = pending.exclude(pk=exclude_booking_id)
+    for party, p_start, p_end in pending.order_by("created_at").values_list(
+        "party_size", "starts_at", "ends_at"
+    ):
+        paper = plan_tables(floor, PlanRequest(party_size=party, starts_at=p_start, ends_at=p_end), settings)
+        if paper.plan is not None:
+            busy = dict(floor.busy)
+            for table_id in paper.plan.table_ids:
+                busy[table_id] = (*busy.get(table_id, ()), (p_start, p_end))
+            floor = replace(floor, busy=busy)
+    return floor
+
+
+def _write_windows(
+    *,
+    restaurant_id: int,
+    table_ids: tuple[int, ...],
+    starts_at: datetime,
+    ends_at: datetime,
+    kind: str,
+    booking_id: int | None = None,
+    hold_id: UUID | None = None,
+    expires_at: datetime | None = None,
+) -> None:
+    """Insert one occupancy row per table inside a savepoint, so a lost race leaves no trace."""
+    during = Range(starts_at, ends_at, "[)")
+    with transaction.atomic():
+        TableOccupancy.objects.bulk_create(
+            [
+                TableOccupancy(
+                    restaurant_id=restaurant_id,
+                    table_id=table_id,
+                    during=during,
+                    kind=kind,
+                    booking_id=booking_id,
+                    hold_id=hold_id,
+                    expires_at=expires_at,
+                )
+                for table_id in table_ids
+            ]
+        )
+
+
+# --- bookings --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """How one allocation attempt went (also stored as an AllocationAttempt row)."""
+
+    outcome: str  # AllocationAttempt.Outcome, or "already_done" when the booking was not pending
+    attempt: int
+    total_ms: float
+    planner_ms: float | None = None
+    tables: tuple[str, ...] = ()
+    seat_waste: int | None = None
+    failure_reason: str = ""
+
+    @property
+    def assigned(self) -> bool:
+        return self.outcome in (AllocationAttempt.Outcome.ASSIGNED, "already_done")
+
+
+@dataclass(slots=True)
+class Admission:
+    booking: Booking
+    capacity: CapacityDecision
+    first_attempt: AttemptResult | None = None
+    attempts: list[AttemptResult] = field(default_factory=list)
+
+
+def _confirm(booking: Booking, decision: Decision, now: datetime) -> None:
+    booking.status = Booking.Status.CONFIRMED
+    booking.confirmed_at = now
+    booking.allocation_reason = decision.as_reason()
+    Booking.objects.filter(pk=booking.pk, status=Booking.Status.PENDING).update(
+        status=Booking.Status.CONFIRMED, confirmed_at=now, allocation_reason=booking.allocation_reason
+    )
+
+
+def _try_assign(booking: Booking, decision: Decision, *, now: datetime) -> str:
+    """Write the plan's windows and confirm; return an outcome. Runs inside the caller's transaction."""
+    if decision.plan is None:
+        return AllocationAttempt.Outcome.SKIPPED
+    try:
+        _write_windows(
+            restaurant_id=booking.restaurant_id,
+            table_ids=decision.plan.table_ids,
+            starts_at=booking.starts_at,
+            ends_at=booking.ends_at,
+            kind=TableOccupancy.Kind.ASSIGNMENT,
+            booking_id=booking.pk,
+        )
+    except (IntegrityError, DatabaseError) as exc:
+        if not is_retryable(exc):
+            raise
+        return AllocationAttempt.Outcome.CONFLICT
+    _confirm(booking, decision, now)
+    return AllocationAttempt.Outcome.ASSIGNED
+
+
+def _attempt_result(outcome: str, attempt: int, started: float, decision: Decision | None) -> AttemptResult:
+    plan = decision.plan if decision else None
+    failure = ""
+    if outcome == AllocationAttempt.Outcome.SKIPPED and decision is not None:
+        failure = decision.failure_reason or "no_plan"
+    elif outcome == AllocationAttempt.Outcome.CONFLICT:
+        failure = "conflict"
+    return AttemptResult(
+        outcome=outcome,
+        attempt=attempt,
+        total_ms=(time.perf_counter() - started) * 1000,
+        planner_ms=decision.planner_ms if decision else None,
+        tables=plan.labels if plan and outcome == AllocationAttempt.Outcome.ASSIGNED else (),
+        seat_waste=plan.seat_waste if plan and outcome == AllocationAttempt.Outcome.ASSIGNED else None,
+        failure_reason=failure,
+    )
+
+
+def record_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
+    """Store the attempt, count it, and emit its event (outside any transaction of the attempt)."""
+    if result.outcome == "already_done":
+        return
+    AllocationAttempt.objects.create(
+        restaurant_id=booking.restaurant_id,
+        booking_id=booking.pk,
+        mode=mode,
+        attempt=result.attempt,
+        outcome=result.outcome,
+        planner_ms=result.planner_ms,
+        total_ms=result.total_ms,
+        tables=list(result.tables),
+        seat_waste=result.seat_waste,
+        failure_reason=result.failure_reason,
+    )
+    metrics.ALLOCATION_ATTEMPTS.labels(mode=mode, outcome=result.outcome).inc()
+    if result.seat_waste is not None:
+        metrics.SEAT_WASTE.observe(result.seat_waste)
+    record_event(
+        f"allocation.{result.outcome}",
+        restaurant_id=booking.restaurant_id,
+        booking_id=booking.pk,
+        duration_ms=result.total_ms,
+        mode=mode,
+        attempt=result.attempt,
+        tables=list(result.tables),
+        seat_waste=result.seat_waste,
+        failure_reason=result.failure_reason,
+        planner_ms=result.planner_ms,
+    )
+
+
+def booking_admit(
+    *,
+    restaurant: Restaurant,
+    party_size: int,
+    starts_at: datetime,
+    guest_name: str,
+    guest_email: str = "",
+    guest_phone: str = "",
+    notes: str = "",
+    source: str = Booking.Source.WIDGET,
+    hold_id: UUID | None = None,
+    assign: bool = True,
+    staff_override: bool = False,
+    now: datetime | None = None,
+) -> Admission:
+    """Admit a booking under the capacity rules and store it (DESIGN §5 step 2).
+
+    With a hold, the hold's windows become the booking's assignment in place: no planner. Without
+    one, the planner must find tables now; with ``assign`` the first assignment attempt is made in
+    the same transaction, under the lock, so most bookings are confirmed by one round trip.
+    """
+    now = now or timezone.now()
+    started = time.perf_counter()
+    with transaction.atomic(durable=True):
+        slot = resolve_slot(restaurant, starts_at, party_size, now=now)
+        hold = _hold_for_conversion(hold_id, restaurant, party_size, starts_at, now=now) if hold_id else None
+        lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
+        capacity = _check_capacity(
+            restaurant, slot, party_size, now=now, exclude_hold_id=hold_id, staff_override=staff_override
+        )
+        booking = Booking.objects.create(
+            restaurant=restaurant,
+            party_size=party_size,
+            starts_at=slot.starts_at,
+            ends_at=hold.ends_at if hold else slot.ends_at,
+            guest_name=guest_name,
+            guest_email=guest_email,
+            guest_phone=guest_phone,
+            notes=notes,
+            source=source,
+        )
+        first: AttemptResult | None = None
+        if hold is not None:
+            _convert_hold(hold, booking, now=now)
+        else:
+            release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+            decision = _plan(
+                restaurant, party_size, slot.starts_at, slot.ends_at, now=now, include_pending=True,
+                exclude_booking_id=booking.pk,
+            )  # fmt: skip
+            if decision.plan is None:
+                raise CapacityExceeded(
+                    "No table can seat this party at that time.",
+                    reason=decision.failure_reason,
+                    starts_at=slot.starts_at.isoformat(),
+                    party_size=party_size,
+                )
+            if assign:
+                outcome = _try_assign(booking, decision, now=now)
+                first = _attempt_result(outcome, 1, started, decision)
+        _emit(
+            "booking.created",
+            restaurant_id=restaurant.pk,
+            booking_id=booking.pk,
+            party_size=party_size,
+            source=source,
+            status=booking.status,
+        )
+    admission = Admission(booking=booking, capacity=capacity, first_attempt=first)
+    if first is not None:
+        record_attempt(booking, first, AllocationAttempt.Mode.INLINE)
+        admission.attempts.append(first)
+    return admission
+
+
+def booking_allocate(
+    *, booking_id: int, mode: str, attempt: int, now: datetime | None = None
+) -> AttemptResult:
+    """Make one allocation attempt for a pending booking; safe to repeat (a no-op once assigned)."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    decision: Decision | None = None
+    try:
+        with transaction.atomic(durable=True):
+            booking = (
+                Booking.objects.select_for_update().select_related("restaurant").filter(pk=booking_id).first()
+            )
+            if booking is None:
+                raise BookingNotFound("No such booking.")
+            if booking.status != Booking.Status.PENDING:
+                return AttemptResult(outcome="already_done", attempt=attempt, total_ms=0.0)
+            release_expired_holds(booking.restaurant_id, booking.starts_at, booking.ends_at, now=now)
+            decision = _plan(
+                booking.restaurant, booking.party_size, booking.starts_at, booking.ends_at, now=now
+            )
+            outcome = _try_assign(booking, decision, now=now)
+    except DatabaseError as exc:
+        if not is_retryable(exc):
+            raise
+        outcome = AllocationAttempt.Outcome.CONFLICT
+        booking = Booking.objects.get(pk=booking_id)
+    result = _attempt_result(outcome, attempt, started, decision)
+    record_attempt(booking, result, mode)
+    return result
+
+
+def booking_reject(*, booking_id: int, reason: str) -> bool:
+    """Mark a pending booking rejected (retries exhausted); return whether this call did it."""
+    with transaction.atomic(durable=True):
+        changed = Booking.objects.filter(pk=booking_id, status=Booking.Status.PENDING).update(
+            status=Booking.Status.REJECTED, status_reason=reason[:64]
+        )
+        if changed:
+            booking = Booking.objects.get(pk=booking_id)
+            _emit(
+                "booking.rejected", restaurant_id=booking.restaurant_id, booking_id=booking_id, reason=reason
+            )
+    if changed:
+        metrics.BOOKINGS_REJECTED.labels(reason=reason).inc()
+    return bool(changed)
+
+
+def booking_cancel(*, booking: Booking, now: datetime | None = None) -> Booking:
+    """Cancel a pending or confirmed booking and free its tables and capacity."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        changed = Booking.objects.filter(
+            pk=booking.pk, status__in=[Booking.Status.PENDING, Booking.Status.CONFIRMED]
+        ).update(status=Booking.Status.CANCELLED, updated_at=now)
+        if not changed:
+            booking.refresh_from_db()
+            if booking.status == Booking.Status.CANCELLED:
+                return booking  # cancelling twice is fine
+            status = booking.get_status_display().lower()
+            raise InvalidTransition(f"A {status} booking cannot be cancelled.")
+        TableOccupancy.objects.filter(booking=booking, released_at__isnull=True).update(released_at=now)
+        _emit("booking.cancelled", restaurant_id=booking.restaurant_id, booking_id=booking.pk)
+    booking.refresh_from_db()
+    return booking
+
+
+# --- holds -----------------------------------------------------------------------------------------
+
+
+def _hold_for_conversion(
+    hold_id: UUID, restaurant: Restaurant, party_size: int, starts_at: datetime, *, now: datetime
+) -> Hold:
+    hold = Hold.objects.select_for_update().filter(pk=hold_id, restaurant=restaurant).first()
+    if hold is None or hold.released_at is not None:
+        raise HoldNotFound("That hold does not exist or was released.")
+    if hold.booking_id is not None:
+        raise HoldMismatch("That hold has already been used for a booking.")
+    if hold.expires_at <= now:
+        raise HoldExpired("That hold has expired; please choose a time again.")
+    if hold.starts_at != starts_at or party_size > hold.party_size:
+        raise HoldMismatch("The booking must match the held time and party size.")
+    return hold
+
+
+def _convert_hold(hold: Hold, booking: Booking, *, now: datetime) -> None:
+    """Turn the hold's windows into the booking's assignment, in place (no overlap can arise)."""
+    converted = TableOccupancy.objects.filter(hold=hold, released_at__isnull=True).update(
+        kind=TableOccupancy.Kind.ASSIGNMENT, booking=booking, expires_at=None
+    )
+    if not converted:
+        raise HoldExpired("That hold no longer has its tables; please choose a time again.")
+    hold.booking = booking
+    hold.save(update_fields=["booking"])
+    booking.status = Booking.Status.CONFIRMED
+    booking.confirmed_at = now
+    booking.allocation_reason = {**(hold.allocation_reason or {}), "converted_from_hold": str(hold.pk)}
+    booking.save(update_fields=["status", "confirmed_at", "allocation_reason"])
+    _emit("hold.converted", restaurant_id=hold.restaurant_id, booking_id=booking.pk, hold_id=str(hold.pk))
+
+
+def hold_create(
+    *, restaurant: Restaurant, party_size: int, starts_at: datetime, now: datetime | None = None
+) -> Hold:
+    """Set tables aside for a guest for the restaurant's hold TTL; counts against capacity."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        slot = resolve_slot(restaurant, starts_at, party_size, now=now)
+        lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
+        _check_capacity(restaurant, slot, party_size, now=now)
+        hold = Hold.objects.create(
+            restaurant=restaurant,
+            party_size=party_size,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            expires_at=now + timedelta(seconds=restaurant.hold_ttl_seconds),
+        )
+        strict = flags.get("holds.strict_conflicts", restaurant)
+        for attempt in (1, 2):
+            decision = _plan(
+                restaurant, party_size, slot.starts_at, slot.ends_at, now=now, include_pending=True
+            )
+            if decision.plan is None:
+                raise CapacityExceeded(
+                    "No table can seat this party at that time.",
+                    reason=decision.failure_reason,
+                    starts_at=slot.starts_at.isoformat(),
+                    party_size=party_size,
+                )
+            try:
+                _write_windows(
+                    restaurant_id=restaurant.pk,
+                    table_ids=decision.plan.table_ids,
+                    starts_at=slot.starts_at,
+                    ends_at=slot.ends_at,
+                    kind=TableOccupancy.Kind.HOLD,
+                    hold_id=hold.pk,
+                    expires_at=hold.expires_at,
+                )
+            except DatabaseError as exc:
+                if not is_retryable(exc):
+                    raise
+                metrics.HOLD_CONFLICTS.inc()
+                if strict or attempt == 2:
+                    transaction.on_commit(
+                        partial(
+                            record_event,
+                            "hold.strict_conflict",
+                            restaurant_id=restaurant.pk,
+                            party_size=party_size,
+                            starts_at=slot.starts_at.isoformat(),
+                        )
+                    )
+                    raise HoldConflict("Those tables were just taken; please try again.") from exc
+                release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+                continue
+            hold.allocation_reason = decision.as_reason()
+            hold.save(update_fields=["allocation_reason"])
+            break
+        _emit(
+            "hold.created",
+            restaurant_id=restaurant.pk,
+            hold_id=str(hold.pk),
+            party_size=party_size,
+            starts_at=slot.starts_at.isoformat(),
+        )
+    return hold
+
+
+def hold_release(*, hold_id: UUID, now: datetime | None = None) -> None:
+    """Release a hold and its tables; releasing twice, or after expiry, is fine."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+        if hold is None:
+            raise HoldNotFound("That hold does not exist.")
+        if hold.booking_id is not None:
+            raise HoldMismatch("That hold has become a booking; cancel the booking instead.")
+        if hold.released_at is None:
+            hold.released_at = now
+            hold.save(update_fields=["released_at"])
+            TableOccupancy.objects.filter(hold=hold, released_at__isnull=True).update(released_at=now)
+            _emit("hold.released", restaurant_id=hold.restaurant_id, hold_id=str(hold.pk))
+
+
+def holds_purge_expired(*, now: datetime | None = None) -> int:
+    """Release every expired, unconverted hold and its windows; return how many holds."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        expired = Hold.objects.filter(released_at__isnull=True, booking__isnull=True, expires_at__lte=now)
+        hold_ids = list(expired.values_list("pk", flat=True)[:5000])
+        if not hold_ids:
+            return 0
+        Hold.objects.filter(pk__in=hold_ids).update(released_at=now)
+        TableOccupancy.objects.filter(hold_id__in=hold_ids, released_at__isnull=True).update(released_at=now)
+    record_event("hold.expired", count=len(hold_ids))
+    return len(hold_ids)

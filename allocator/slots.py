@@ -1,0 +1,59 @@
+"""Where a booking may start: service periods, the slot grid, the horizon, closures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from allocator.capacity import CapacityLimits
+from allocator.errors import SlotUnavailable
+from allocator.snapshots import limits_for, overrides_on, period_for, periods_on, restaurant_tz
+from bookings.models import Restaurant, ServicePeriod
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A bookable start: its period, the limits in force and the window the party needs."""
+
+    period: ServicePeriod
+    local_date: date
+    local_time: time
+    starts_at: datetime
+    ends_at: datetime
+    limits: CapacityLimits
+    slot_interval: timedelta
+
+
+def local_datetime(restaurant: Restaurant, local_date: date, local_time: time) -> datetime:
+    return datetime.combine(local_date, local_time, tzinfo=restaurant_tz(restaurant))
+
+
+def resolve_slot(restaurant: Restaurant, starts_at: datetime, party_size: int, *, now: datetime) -> Slot:
+    """Return the slot a booking at ``starts_at`` would take, or raise SlotUnavailable saying why."""
+    tz = restaurant_tz(restaurant)
+    local = starts_at.astimezone(tz)
+    if starts_at <= now:
+        raise SlotUnavailable("That time has already passed.")
+    if local.date() > now.astimezone(tz).date() + timedelta(days=restaurant.booking_horizon_days):
+        raise SlotUnavailable(f"Bookings open {restaurant.booking_horizon_days} days ahead.")
+    overrides = overrides_on(restaurant, local.date())
+    period = period_for(periods_on(restaurant, local.date()), local.time().replace(tzinfo=None))
+    if period is None:
+        raise SlotUnavailable("The restaurant does not take bookings at that time.")
+    minutes_in = (local.hour * 60 + local.minute) - (period.opens.hour * 60 + period.opens.minute)
+    if local.second or local.microsecond or minutes_in % restaurant.slot_interval_minutes:
+        raise SlotUnavailable(
+            f"Bookings start every {restaurant.slot_interval_minutes} minutes from {period.opens:%H:%M}."
+        )
+    limits = limits_for(period, overrides)
+    if limits.closed:
+        raise SlotUnavailable("The restaurant is closed for bookings then.")
+    return Slot(
+        period=period,
+        local_date=local.date(),
+        local_time=local.time().replace(tzinfo=None),
+        starts_at=starts_at,
+        ends_at=starts_at + restaurant.turn_time(party_size),
+        limits=limits,
+        slot_interval=timedelta(minutes=restaurant.slot_interval_minutes),
+    )

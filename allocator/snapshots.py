@@ -1,0 +1,209 @@
+"""Load what the pure planner and capacity rules need from the database (reads only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q
+from psycopg.types.range import Range
+
+import flags
+from allocator.capacity import CapacityLimits, EnforcementMode, Seating
+from allocator.planner import FloorSnapshot, PlannerSettings, TableInfo
+from bookings.models import (
+    Booking,
+    CapacityOverride,
+    CapacityRule,
+    Hold,
+    Restaurant,
+    ServicePeriod,
+    Table,
+    TableAdjacency,
+    TableOccupancy,
+)
+
+
+def restaurant_tz(restaurant: Restaurant) -> ZoneInfo:
+    return ZoneInfo(restaurant.timezone)
+
+
+def service_days(restaurant: Restaurant, starts_at: datetime, ends_at: datetime) -> list[date]:
+    """Return the local service days a window touches (the keys of the admission lock)."""
+    tz = restaurant_tz(restaurant)
+    return sorted(
+        {starts_at.astimezone(tz).date(), (ends_at - timedelta(microseconds=1)).astimezone(tz).date()}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSlot:
+    """A bookable start time: its period and the limits in force for it."""
+
+    period: ServicePeriod
+    local_date: date
+    limits: CapacityLimits
+
+
+def periods_on(restaurant: Restaurant, local_date: date) -> list[ServicePeriod]:
+    return list(
+        ServicePeriod.objects.filter(restaurant=restaurant, weekday=local_date.weekday())
+        .select_related("capacity_rule")
+        .order_by("opens")
+    )
+
+
+def overrides_on(restaurant: Restaurant, local_date: date) -> dict[str, CapacityOverride]:
+    """Return the date's overrides keyed by period kind ("" = the whole day)."""
+    return {o.period_kind: o for o in CapacityOverride.objects.filter(restaurant=restaurant, date=local_date)}
+
+
+def limits_for(period: ServicePeriod, overrides: dict[str, CapacityOverride]) -> CapacityLimits:
+    """Return the limits in force: a period override, else a whole-day override, else the rule."""
+    override = overrides.get(period.kind) or overrides.get("")
+    if override is not None:
+        return CapacityLimits(
+            max_covers=override.max_covers,
+            max_parties=override.max_parties,
+            pacing_covers=override.pacing_covers,
+            closed=override.closed,
+        )
+    try:
+        rule: CapacityRule | None = period.capacity_rule
+    except CapacityRule.DoesNotExist:
+        rule = None
+    if rule is None:
+        return CapacityLimits()
+    return CapacityLimits(
+        max_covers=rule.max_covers, max_parties=rule.max_parties, pacing_covers=rule.pacing_covers
+    )
+
+
+def period_for(periods: list[ServicePeriod], local_time: time) -> ServicePeriod | None:
+    """Return the period in which a booking may start at this local time."""
+    for period in periods:
+        if period.opens <= local_time <= period.last_seating:
+            return period
+    return None
+
+
+def slot_times(period: ServicePeriod, interval_minutes: int) -> list[time]:
+    """Return the start times of a period on the slot grid, from opening to last seating."""
+    times: list[time] = []
+    minutes = period.opens.hour * 60 + period.opens.minute
+    last = period.last_seating.hour * 60 + period.last_seating.minute
+    while minutes <= last:
+        times.append(time(minutes // 60, minutes % 60))
+        minutes += interval_minutes
+    return times
+
+
+def seatings_between(
+    restaurant_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    exclude_hold_id: UUID | None = None,
+) -> list[Seating]:
+    """Return bookings and unexpired holds that overlap the window and count against capacity."""
+    bookings = Booking.objects.filter(
+        restaurant_id=restaurant_id,
+        status__in=Booking.HOLDING_CAPACITY,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    )
+    if exclude_booking_id is not None:
+        bookings = bookings.exclude(pk=exclude_booking_id)
+    holds = Hold.objects.filter(
+        restaurant_id=restaurant_id,
+        released_at__isnull=True,
+        booking__isnull=True,
+        expires_at__gt=now,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    )
+    if exclude_hold_id is not None:
+        holds = holds.exclude(pk=exclude_hold_id)
+    rows = list(bookings.values_list("starts_at", "ends_at", "party_size"))
+    rows += list(holds.values_list("starts_at", "ends_at", "party_size"))
+    return [Seating(starts_at=s, ends_at=e, party_size=p) for s, e, p in rows]
+
+
+def floor_snapshot(
+    restaurant_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    exclude_hold_id: UUID | None = None,
+) -> FloorSnapshot:
+    """Return the floor with every table's active windows that overlap [starts_at, ends_at).
+
+    Expired holds are treated as free: they are released for real when a write needs the table.
+    """
+    tables = tuple(
+        TableInfo(
+            id=t.pk,
+            label=t.label,
+            section=t.section,
+            min_party=t.min_party,
+            max_party=t.max_party,
+            active=t.active,
+            combinable=t.combinable,
+            restaurant_id=t.restaurant_id,
+        )
+        for t in Table.objects.filter(restaurant_id=restaurant_id)
+    )
+    adjacency = frozenset(
+        TableAdjacency.objects.filter(restaurant_id=restaurant_id).values_list("table_a_id", "table_b_id")
+    )
+    occupied = TableOccupancy.objects.filter(
+        restaurant_id=restaurant_id,
+        released_at__isnull=True,
+        during__overlap=Range(starts_at, ends_at, "[)"),
+    ).exclude(kind=TableOccupancy.Kind.HOLD, expires_at__lte=now)
+    if exclude_booking_id is not None:
+        occupied = occupied.exclude(booking_id=exclude_booking_id)
+    if exclude_hold_id is not None:
+        occupied = occupied.exclude(hold_id=exclude_hold_id)
+    busy: dict[int, list[tuple[datetime, datetime]]] = {}
+    for table_id, during in occupied.values_list("table_id", "during"):
+        busy.setdefault(table_id, []).append((during.lower, during.upper))
+    return FloorSnapshot(
+        restaurant_id=restaurant_id,
+        tables=tables,
+        adjacency=adjacency,
+        busy={table_id: tuple(windows) for table_id, windows in busy.items()},
+    )
+
+
+def planner_settings(restaurant: Restaurant) -> PlannerSettings:
+    """Return the allocator flags in force for this restaurant."""
+    return PlannerSettings(
+        merges_enabled=flags.get("allocator.merges_enabled", restaurant),
+        require_adjacency=flags.get("allocator.require_adjacency", restaurant),
+        max_merge_tables=flags.get("allocator.max_merge_tables", restaurant),
+        enumeration_timeout_ms=float(flags.get("allocator.enumeration_timeout_ms", restaurant)),
+    )
+
+
+def enforcement_mode(restaurant: Restaurant) -> EnforcementMode:
+    return EnforcementMode(flags.get("capacity.enforcement", restaurant))
+
+
+def release_expired_holds(
+    restaurant_id: int, starts_at: datetime, ends_at: datetime, *, now: datetime
+) -> int:
+    """Release expired hold windows that overlap the window, so a write can take their tables."""
+    window = Range(starts_at, ends_at, "[)")
+    released = TableOccupancy.objects.filter(
+        Q(restaurant_id=restaurant_id, kind=TableOccupancy.Kind.HOLD, released_at__isnull=True),
+        Q(expires_at__lte=now),
+        during__overlap=window,
+    ).update(released_at=now)
+    return released

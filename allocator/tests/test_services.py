@@ -1,0 +1,207 @@
+"""The assignment service on real Postgres: admission, assignment, cancellation, holds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from allocator.errors import CapacityExceeded, HoldExpired, HoldMismatch, SlotUnavailable
+from allocator.services import (
+    booking_admit,
+    booking_allocate,
+    booking_cancel,
+    booking_reject,
+    hold_create,
+    hold_release,
+    holds_purge_expired,
+)
+from allocator.tests.conftest import evening, tables_of
+from bookings.models import Booking, CapacityOverride, CapacityRule, Hold, Restaurant, TableOccupancy
+from observability.models import AllocationAttempt, ObservabilityEvent
+
+
+def admit(restaurant: Restaurant, party: int = 2, **kwargs):  # type: ignore[no-untyped-def]
+    kwargs.setdefault("starts_at", evening())
+    return booking_admit(restaurant=restaurant, party_size=party, guest_name="Grace Hopper", **kwargs)
+
+
+def test_a_booking_is_admitted_and_assigned_in_one_go(small_restaurant: Restaurant) -> None:
+    admission = admit(small_restaurant, party=4)
+    booking = admission.booking
+    booking.refresh_from_db()
+    assert booking.status == Booking.Status.CONFIRMED
+    assert tables_of(booking) in (["T3"], ["T4"])
+    assert booking.ends_at - booking.starts_at == timedelta(minutes=105)
+    assert booking.allocation_reason["plan"]["seat_waste"] == 0
+    attempt = AllocationAttempt.objects.get(booking_id=booking.pk)
+    assert (attempt.mode, attempt.attempt, attempt.outcome) == ("inline", 1, "assigned")
+
+
+def test_a_party_of_four_joins_two_adjacent_twos_when_the_fours_are_taken(
+    small_restaurant: Restaurant,
+) -> None:
+    admit(small_restaurant, party=4)
+    admit(small_restaurant, party=4)
+    third = admit(small_restaurant, party=4).booking
+    assert tables_of(third) == ["T1", "T2"]
+
+
+def test_it_refuses_when_no_table_is_free(one_table_restaurant: Restaurant) -> None:
+    admit(one_table_restaurant, party=2)
+    with pytest.raises(CapacityExceeded) as excinfo:
+        admit(one_table_restaurant, party=2)
+    assert excinfo.value.extra["reason"] == "all_tables_busy"
+    assert Booking.objects.count() == 1  # the refused booking left nothing behind
+
+
+def test_it_refuses_past_the_covers_rule(small_restaurant: Restaurant) -> None:
+    CapacityRule.objects.filter(period__restaurant=small_restaurant).update(max_covers=6)
+    admit(small_restaurant, party=4)
+    admit(small_restaurant, party=2)
+    with pytest.raises(CapacityExceeded) as excinfo:
+        admit(small_restaurant, party=2)
+    assert excinfo.value.extra["reason"] == "max_covers"
+    # A later sitting that does not overlap is fine.
+    admit(small_restaurant, party=2, starts_at=evening(hour=21))
+
+
+def test_pacing_limits_covers_starting_together(small_restaurant: Restaurant) -> None:
+    CapacityRule.objects.filter(period__restaurant=small_restaurant).update(pacing_covers=4)
+    admit(small_restaurant, party=4)
+    with pytest.raises(CapacityExceeded) as excinfo:
+        admit(small_restaurant, party=2)
+    assert excinfo.value.extra["reason"] == "pacing"
+    admit(small_restaurant, party=2, starts_at=evening(minute=15))
+
+
+def test_an_override_beats_the_rule_and_can_close_the_day(small_restaurant: Restaurant) -> None:
+    CapacityRule.objects.filter(period__restaurant=small_restaurant).update(max_covers=2)
+    day = evening().date()
+    override = CapacityOverride.objects.create(restaurant=small_restaurant, date=day, max_covers=20)
+    admit(small_restaurant, party=4)  # allowed by the override
+    override.closed = True
+    override.save()
+    with pytest.raises(SlotUnavailable, match="closed"):
+        admit(small_restaurant, party=2)
+
+
+def test_shadow_mode_admits_and_records_what_it_would_refuse(
+    small_restaurant: Restaurant,
+    set_flags,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    set_flags(**{"capacity.enforcement": "shadow"})
+    CapacityRule.objects.filter(period__restaurant=small_restaurant).update(max_covers=2)
+    admit(small_restaurant, party=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        over = admit(small_restaurant, party=2).booking
+    assert over.status == Booking.Status.CONFIRMED
+    event = ObservabilityEvent.objects.get(type="booking.capacity_shadow_refusal")
+    assert event.context["reason"] == "max_covers"
+    assert event.context["peak_covers"] == 4
+
+
+@pytest.mark.parametrize(
+    "hour,minute,message",
+    [(12, 0, "does not take bookings"), (19, 5, "every 15 minutes"), (21, 15, "does not take bookings")],
+)
+def test_it_refuses_times_outside_service_or_off_the_grid(
+    small_restaurant: Restaurant, hour: int, minute: int, message: str
+) -> None:
+    with pytest.raises(SlotUnavailable, match=message):
+        admit(small_restaurant, starts_at=evening(hour=hour, minute=minute))
+
+
+def test_it_refuses_the_past_and_beyond_the_horizon(small_restaurant: Restaurant) -> None:
+    with pytest.raises(SlotUnavailable, match="passed"):
+        admit(small_restaurant, starts_at=evening(days_ahead=-1))
+    with pytest.raises(SlotUnavailable, match="days ahead"):
+        admit(small_restaurant, starts_at=evening(days_ahead=small_restaurant.booking_horizon_days + 2))
+
+
+def test_cancelling_frees_the_table(one_table_restaurant: Restaurant) -> None:
+    first = admit(one_table_restaurant).booking
+    booking_cancel(booking=first)
+    first.refresh_from_db()
+    assert first.status == Booking.Status.CANCELLED
+    assert tables_of(first) == []
+    second = admit(one_table_restaurant).booking
+    assert tables_of(second) == ["ONLY"]
+    booking_cancel(booking=first)  # twice is fine
+
+
+def test_allocation_is_idempotent(small_restaurant: Restaurant) -> None:
+    booking = admit(small_restaurant, assign=False).booking
+    assert booking.status == Booking.Status.PENDING
+    first = booking_allocate(booking_id=booking.pk, mode="background", attempt=1)
+    again = booking_allocate(booking_id=booking.pk, mode="background", attempt=2)
+    assert first.outcome == "assigned" and again.outcome == "already_done"
+    assert TableOccupancy.objects.filter(booking=booking).count() == 1
+    assert AllocationAttempt.objects.filter(booking_id=booking.pk).count() == 1
+
+
+def test_a_rejected_booking_stays_rejected(small_restaurant: Restaurant) -> None:
+    booking = admit(small_restaurant, assign=False).booking
+    assert booking_reject(booking_id=booking.pk, reason="retries_exhausted")
+    assert not booking_reject(booking_id=booking.pk, reason="retries_exhausted")
+    assert booking_allocate(booking_id=booking.pk, mode="background", attempt=9).outcome == "already_done"
+
+
+def test_a_hold_counts_against_capacity_and_converts_in_place(one_table_restaurant: Restaurant) -> None:
+    hold = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
+    window = TableOccupancy.objects.get(hold=hold)
+    with pytest.raises(CapacityExceeded):
+        admit(one_table_restaurant)  # the hold has the only table
+    booking = admit(one_table_restaurant, hold_id=hold.pk).booking
+    assert booking.status == Booking.Status.CONFIRMED
+    window.refresh_from_db()
+    assert (window.kind, window.booking_id, window.expires_at) == ("assignment", booking.pk, None)
+    assert booking.allocation_reason["converted_from_hold"] == str(hold.pk)
+    assert TableOccupancy.objects.count() == 1  # updated in place, never a second row
+
+
+def test_a_hold_must_match_the_booking(one_table_restaurant: Restaurant) -> None:
+    hold = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
+    with pytest.raises(HoldMismatch):
+        admit(one_table_restaurant, party=3, hold_id=hold.pk)
+    with pytest.raises(HoldMismatch):
+        admit(one_table_restaurant, party=2, hold_id=hold.pk, starts_at=evening(minute=15))
+
+
+def test_an_expired_hold_neither_converts_nor_blocks(one_table_restaurant: Restaurant) -> None:
+    ttl = timedelta(seconds=one_table_restaurant.hold_ttl_seconds)
+    hold = hold_create(
+        restaurant=one_table_restaurant,
+        party_size=2,
+        starts_at=evening(),
+        now=timezone.now() - ttl - timedelta(1),
+    )
+    with pytest.raises(HoldExpired):
+        admit(one_table_restaurant, hold_id=hold.pk)
+    booking = admit(one_table_restaurant).booking  # the expired hold's table is released lazily
+    assert tables_of(booking) == ["ONLY"]
+    assert TableOccupancy.objects.get(hold=hold).released_at is not None
+
+
+def test_released_and_purged_holds_free_their_tables(one_table_restaurant: Restaurant) -> None:
+    hold = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
+    hold_release(hold_id=hold.pk)
+    hold_release(hold_id=hold.pk)  # twice is fine
+    assert Hold.objects.get(pk=hold.pk).released_at is not None
+    later = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
+    assert holds_purge_expired(now=timezone.now()) == 0
+    assert holds_purge_expired(now=later.expires_at + timedelta(seconds=1)) == 1
+    assert TableOccupancy.objects.filter(released_at__isnull=True).count() == 0
+
+
+def test_admission_keeps_tables_for_bookings_still_waiting_for_their_job(
+    small_restaurant: Restaurant,
+) -> None:
+    # Four pairs waiting for the background job take T1, T2, T3 and T4 on paper; T6 seats 3+ only.
+    for _ in range(4):
+        assert admit(small_restaurant, assign=False).booking.status == Booking.Status.PENDING
+    with pytest.raises(CapacityExceeded):
+        admit(small_restaurant, assign=False)
+    admit(small_restaurant, party=3)  # T6 is still free for a party it can seat

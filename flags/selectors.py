@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,7 +57,7 @@ class OverrideState:
                     Problem(
                         "invalid_override",
                         scope_label(restaurant_id),
-                        f"override {key}={value!r} is ignored: {error}.",
+                        f"override {key}={json.dumps(value, default=str)} is ignored: {error}.",
                         "Propose a valid value (or removing the override) through a change request.",
                     )
                 )

@@ -229,7 +229,7 @@ class Command(BaseCommand):
             restaurant_id=options["restaurant"],
         )
         self.stdout.write(
-            f"Proposed change request #{change.pk}: {change}. It has no effect until a different person "
+            f"Proposed change request {change}. It has no effect until a different person "
             f"approves it: manage.py flags approve {change.pk} --user <their username>"
         )
 
@@ -237,13 +237,13 @@ class Command(BaseCommand):
         change = change_approve(
             change_request=options["id"], approver=self._user(options["user"]), note=options["note"]
         )
-        self.stdout.write(f"Approved and applied change request #{change.pk}: {change}.")
+        self.stdout.write(f"Approved and applied change request {change}.")
 
     def _reject(self, options: dict[str, Any]) -> None:
         change = change_reject(
             change_request=options["id"], rejecter=self._user(options["user"]), note=options["note"]
         )
-        self.stdout.write(f"Rejected change request #{change.pk}: {change}.")
+        self.stdout.write(f"Rejected change request {change}.")
 
     def _kill(self, options: dict[str, Any]) -> None:
         flag = self._flag(options["key"])

@@ -46,4 +46,17 @@ def get(key: str, restaurant: Any = None) -> Any:
     return flag.default_for(settings.RESERVEX_ENV)
 
 
-__all__ = ["UnknownFlag", "get", "get_flag", "restaurant_id_of"]
+def get_all(restaurant: Any = None) -> dict[str, Any]:
+    """Return every flag's value in force for this restaurant, for the price of one ``get``."""
+    from django.conf import settings
+
+    from flags import store
+
+    restaurant_values, global_values = store.overrides(restaurant_id_of(restaurant))
+    values = {key: flag.default_for(settings.RESERVEX_ENV) for key, flag in REGISTRY.items()}
+    values.update(global_values)
+    values.update(restaurant_values)
+    return values
+
+
+__all__ = ["UnknownFlag", "get", "get_all", "get_flag", "restaurant_id_of"]

@@ -47,6 +47,13 @@ def test_restaurant_beats_global_beats_default(carol: Any, dave: Any) -> None:
     assert flags.get("allocator.max_merge_tables", None) == 4
 
 
+def test_get_all_agrees_with_get(carol: Any, dave: Any) -> None:
+    _set(carol, dave, "allocator.max_merge_tables", 4)
+    _set(carol, dave, "holds.strict_conflicts", True, restaurant_id=1)
+    for restaurant in (None, 1, 2):
+        assert flags.get_all(restaurant) == {key: flags.get(key, restaurant) for key in flags.REGISTRY}
+
+
 def test_a_cached_scope_costs_one_cache_call_and_no_query(
     carol: Any, dave: Any, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
 ) -> None:

@@ -1,11 +1,31 @@
-"""Shared fixtures: the fixed cast for permission tests and a small restaurant."""
+"""Shared fixtures: the fixed cast for permission tests, small restaurants, flag overrides."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
+from django.core.cache import cache
 
 from bookings.models import Restaurant
-from bookings.tests.factories import RestaurantFactory, UserFactory
+from bookings.tests.factories import RestaurantFactory, TableFactory, UserFactory, adjacency, open_every_day
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Start every test with no cached flags or throttle counts from an earlier test.
+
+    Deletes only ReserveX's cache keys (its key prefix), never Celery's queues in the same Redis.
+    """
+    try:
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except Exception:  # noqa: BLE001 - tests that stop Redis on purpose start without it
+        pass
+    yield
 
 
 @pytest.fixture
@@ -38,3 +58,42 @@ def bob(bob_restaurant: Restaurant):  # type: ignore[no-untyped-def]
     user.groups.add(staff_group())
     bob_restaurant.staff.add(user)
     return user
+
+
+@pytest.fixture
+def small_restaurant(db: None) -> Restaurant:
+    """Dinner 17:00–23:00 every day, last seating 21:00, no limits; tables 2, 2, 4, 4, 6 (T1–T2 join)."""
+    restaurant = RestaurantFactory(slug="small-place", name="Small Place")
+    open_every_day(restaurant)
+    t1 = TableFactory(restaurant=restaurant, label="T1", max_party=2)
+    t2 = TableFactory(restaurant=restaurant, label="T2", max_party=2)
+    TableFactory(restaurant=restaurant, label="T3", max_party=4)
+    TableFactory(restaurant=restaurant, label="T4", max_party=4)
+    TableFactory(restaurant=restaurant, label="T6", max_party=6, min_party=3)
+    adjacency(t1, t2)
+    return restaurant
+
+
+@pytest.fixture
+def one_table_restaurant(db: None) -> Restaurant:
+    restaurant = RestaurantFactory(slug="one-table", name="One Table")
+    open_every_day(restaurant)
+    TableFactory(restaurant=restaurant, label="ONLY", max_party=4)
+    return restaurant
+
+
+@pytest.fixture
+def set_flags(db: None) -> Callable[..., None]:
+    """Set global flag overrides for one test: ``set_flags(**{"capacity.enforcement": "shadow"})``.
+
+    Writes the override rows directly (test set-up, not the two-person workflow under test).
+    """
+    from flags import store
+    from flags.models import FlagOverride
+
+    def apply(**values: Any) -> None:
+        for key, value in values.items():
+            FlagOverride.objects.update_or_create(key=key, restaurant_id=None, defaults={"value": value})
+        store.invalidate(None)
+
+    return apply

@@ -29,6 +29,7 @@ from allocator.errors import (
     HoldMismatch,
     HoldNotFound,
     InvalidTransition,
+    TablesUnavailable,
 )
 from allocator.locking import lock_service_days
 from allocator.planner import Decision, FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
@@ -41,7 +42,7 @@ from allocator.snapshots import (
     seatings_between,
     service_days,
 )
-from bookings.models import Booking, Hold, Restaurant, TableOccupancy
+from bookings.models import Booking, Hold, IdempotencyKey, Restaurant, TableOccupancy
 from observability import metrics
 from observability.events import record_event
 from observability.models import AllocationAttempt
@@ -336,6 +337,7 @@ def booking_admit(
     hold_id: UUID | None = None,
     assign: bool = True,
     staff_override: bool = False,
+    idempotency_key_id: int | None = None,
     now: datetime | None = None,
 ) -> Admission:
     """Admit a booking under the capacity rules and store it (DESIGN §5 step 2).
@@ -363,7 +365,12 @@ def booking_admit(
             guest_phone=guest_phone,
             notes=notes,
             source=source,
+            capacity_override=staff_override and capacity.would_refuse,
         )
+        if idempotency_key_id is not None:
+            # In the same transaction: a key never exists without the booking it created, or
+            # the booking without its key.
+            IdempotencyKey.objects.filter(pk=idempotency_key_id).update(booking=booking)
         first: AttemptResult | None = None
         if hold is not None:
             _convert_hold(hold, booking, now=now)
@@ -594,3 +601,173 @@ def holds_purge_expired(*, now: datetime | None = None) -> int:
         TableOccupancy.objects.filter(hold_id__in=hold_ids, released_at__isnull=True).update(released_at=now)
     record_event("hold.expired", count=len(hold_ids))
     return len(hold_ids)
+
+
+# --- staff -----------------------------------------------------------------------------------------
+
+
+class OverrideNotAllowed(InvalidTransition):
+    code = "OVERRIDE_NOT_ALLOWED"
+    status = 403
+
+
+def _staff_tables(restaurant: Restaurant, labels: list[str], party_size: int, booking_ref: str) -> list[int]:
+    """Return the ids of the tables staff picked, refusing any set that cannot seat the party."""
+    from bookings.models import Table, TableAdjacency
+
+    tables = list(Table.objects.filter(restaurant=restaurant, label__in=labels))
+    missing = sorted(set(labels) - {t.label for t in tables})
+    if missing:
+        raise TablesUnavailable(f"No table {', '.join(missing)} in this restaurant.")
+    inactive = [t.label for t in tables if not t.active]
+    if inactive:
+        raise TablesUnavailable(f"Table {', '.join(inactive)} is not in use.")
+    if sum(t.max_party for t in tables) < party_size:
+        raise TablesUnavailable(f"Those tables seat {sum(t.max_party for t in tables)}, not {party_size}.")
+    if len(tables) > 1 and flags.get("allocator.require_adjacency", restaurant):
+        ids = {t.pk for t in tables}
+        edges = TableAdjacency.objects.filter(table_a__in=ids, table_b__in=ids).values_list(
+            "table_a", "table_b"
+        )
+        linked = {tables[0].pk}
+        changed = True
+        while changed:
+            changed = False
+            for a, b in edges:
+                if (a in linked) != (b in linked):
+                    linked |= {a, b}
+                    changed = True
+        if linked != ids:
+            raise TablesUnavailable("Those tables cannot be joined.")
+    return [t.pk for t in tables]
+
+
+def booking_move(
+    *,
+    booking: Booking,
+    actor_id: int,
+    starts_at: datetime | None = None,
+    table_labels: list[str] | None = None,
+    override: bool = False,
+    now: datetime | None = None,
+) -> Booking:
+    """Move a booking to another time and/or other tables, under the same constraints as a guest.
+
+    ``override`` lets staff place it past the capacity rules (never past the tables), only where
+    the restaurant allows it; it is recorded on the booking and as an event.
+    """
+    now = now or timezone.now()
+    restaurant = booking.restaurant
+    if override and not restaurant.allow_staff_override:
+        raise OverrideNotAllowed("This restaurant does not allow staff to override its capacity rules.")
+    with transaction.atomic(durable=True):
+        current = Booking.objects.select_for_update().get(pk=booking.pk)
+        if current.status not in (Booking.Status.PENDING, Booking.Status.CONFIRMED, Booking.Status.SEATED):
+            raise InvalidTransition(f"A {current.get_status_display().lower()} booking cannot be moved.")
+        new_start = starts_at or current.starts_at
+        slot = resolve_slot(
+            restaurant, new_start, current.party_size, now=now, allow_past=new_start == current.starts_at
+        )
+        new_end = new_start + restaurant.turn_time(current.party_size)
+        lock_service_days(
+            restaurant.pk,
+            service_days(restaurant, current.starts_at, current.ends_at)
+            + service_days(restaurant, new_start, new_end),
+        )
+        capacity = evaluate(
+            slot.limits,
+            seatings_between(restaurant.pk, new_start, new_end, now=now, exclude_booking_id=current.pk),
+            CapacityRequest(
+                starts_at=new_start,
+                ends_at=new_end,
+                party_size=current.party_size,
+                slot_interval=slot.slot_interval,
+            ),
+            EnforcementMode.SHADOW if override else enforcement_mode(restaurant),
+        )
+        if not capacity.admitted:
+            raise CapacityExceeded(
+                "That time is full under the capacity rules.",
+                reason=capacity.reason,
+                starts_at=new_start.isoformat(),
+            )
+        if table_labels:
+            table_ids = _staff_tables(restaurant, table_labels, current.party_size, current.reference)
+            reason: dict[str, object] = {"chosen_by_staff": actor_id, "tables": table_labels}
+        else:
+            decision = _plan(
+                restaurant, current.party_size, new_start, new_end, now=now, exclude_booking_id=current.pk
+            )
+            if decision.plan is None:
+                raise TablesUnavailable("No table is free for this party at that time.")
+            table_ids = list(decision.plan.table_ids)
+            reason = decision.as_reason()
+        TableOccupancy.objects.filter(booking=current, released_at__isnull=True).update(released_at=now)
+        release_expired_holds(restaurant.pk, new_start, new_end, now=now)
+        try:
+            _write_windows(
+                restaurant_id=restaurant.pk,
+                table_ids=tuple(table_ids),
+                starts_at=new_start,
+                ends_at=new_end,
+                kind=TableOccupancy.Kind.ASSIGNMENT,
+                booking_id=current.pk,
+            )
+        except DatabaseError as exc:
+            if not is_retryable(exc):
+                raise
+            raise TablesUnavailable("Those tables are taken at that time.") from exc
+        current.starts_at, current.ends_at = new_start, new_end
+        current.allocation_reason = reason
+        if current.status == Booking.Status.PENDING:
+            current.status = Booking.Status.CONFIRMED
+            current.confirmed_at = now
+        current.capacity_override = current.capacity_override or capacity.would_refuse
+        current.save()
+        _emit(
+            "booking.moved",
+            restaurant_id=restaurant.pk,
+            booking_id=current.pk,
+            starts_at=new_start.isoformat(),
+            table_ids=table_ids,
+            approver_id=actor_id,
+        )
+        if capacity.would_refuse:
+            _emit(
+                "booking.staff_override",
+                restaurant_id=restaurant.pk,
+                booking_id=current.pk,
+                reason=capacity.reason,
+                approver_id=actor_id,
+                limits=capacity.limits.as_dict(),
+            )
+    return current
+
+
+def booking_set_status(
+    *, booking: Booking, status: str, actor_id: int, now: datetime | None = None
+) -> Booking:
+    """Move a booking along its status machine (seated, completed, no-show, cancelled)."""
+    now = now or timezone.now()
+    if status == Booking.Status.CANCELLED:
+        return booking_cancel(booking=booking, now=now)
+    with transaction.atomic(durable=True):
+        current = Booking.objects.select_for_update().get(pk=booking.pk)
+        if not current.can_become(status):
+            old_label, new_label = current.get_status_display().lower(), Booking.Status(status).label.lower()
+            raise InvalidTransition(f"A {old_label} booking cannot become {new_label}.")
+        old = current.status
+        current.status = status
+        current.save(update_fields=["status", "updated_at"])
+        if status in (Booking.Status.NO_SHOW, Booking.Status.COMPLETED):
+            # The table is free again from now on (a no-show, or a party that left).
+            TableOccupancy.objects.filter(booking=current, released_at__isnull=True).update(released_at=now)
+        _emit(
+            "booking.status_changed",
+            restaurant_id=current.restaurant_id,
+            booking_id=current.pk,
+            old_status=old,
+            new_status=status,
+            approver_id=actor_id,
+        )
+    return current

@@ -28,11 +28,16 @@ def local_datetime(restaurant: Restaurant, local_date: date, local_time: time) -
     return datetime.combine(local_date, local_time, tzinfo=restaurant_tz(restaurant))
 
 
-def resolve_slot(restaurant: Restaurant, starts_at: datetime, party_size: int, *, now: datetime) -> Slot:
-    """Return the slot a booking at ``starts_at`` would take, or raise SlotUnavailable saying why."""
+def resolve_slot(
+    restaurant: Restaurant, starts_at: datetime, party_size: int, *, now: datetime, allow_past: bool = False
+) -> Slot:
+    """Return the slot a booking at ``starts_at`` would take, or raise SlotUnavailable saying why.
+
+    ``allow_past`` is for staff re-seating a party that has already started.
+    """
     tz = restaurant_tz(restaurant)
     local = starts_at.astimezone(tz)
-    if starts_at <= now:
+    if starts_at <= now and not allow_past:
         raise SlotUnavailable("That time has already passed.")
     if local.date() > now.astimezone(tz).date() + timedelta(days=restaurant.booking_horizon_days):
         raise SlotUnavailable(f"Bookings open {restaurant.booking_horizon_days} days ahead.")

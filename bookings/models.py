@@ -294,6 +294,9 @@ class Booking(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    allocation_enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the background job was last enqueued (the sweeper's clock)."
+    )
 
     class Meta:
         ordering = ["starts_at"]

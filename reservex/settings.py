@@ -133,8 +133,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
     "socket_timeout": 5,
 }
+# Publishing a task must not hang a request when Redis is down (the sweeper enqueues later).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_TASK_DEFAULT_QUEUE = "reservex"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Background allocation: retries with backoff, then rejection; the sweeper re-enqueues pending
+# bookings whose job has not run for this long (Redis was down, a worker died).
+ALLOCATION_MAX_RETRIES = envint("ALLOCATION_MAX_RETRIES", 6)
+ALLOCATION_STALE_SECONDS = envint("ALLOCATION_STALE_SECONDS", 60)
+# Inline allocations running at once per web process; past this, bookings go to the queue (202)
+# instead of piling up in the request threads.
+INLINE_MAX_CONCURRENT = envint("INLINE_MAX_CONCURRENT", 8)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "allocator.requeue_stale_pending": {
+        "task": "allocator.tasks.requeue_stale_pending",
+        "schedule": float(envint("ALLOCATION_SWEEP_SECONDS", 30)),
+    },
+    "allocator.purge_expired_holds": {"task": "allocator.tasks.purge_expired_holds", "schedule": 60.0},
+    "allocator.run_integrity_check": {"task": "allocator.tasks.run_integrity_check", "schedule": 300.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth, i18n, static -------------------------------------------------------------------------
@@ -166,6 +182,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "reservex.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        # Anonymous endpoints, counted in Redis per client IP and per restaurant.
+        "anon_ip": envstr("THROTTLE_RATE_IP", "300/min"),
+        "anon_restaurant": envstr("THROTTLE_RATE_RESTAURANT", "6000/min"),
+    },
+    # Trust one proxy hop for the client address (gunicorn behind a load balancer).
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReserveX API",
@@ -175,6 +199,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "BookingStatusEnum": "bookings.models.Booking.Status",
+        "StaffStatusEnum": ["seated", "completed", "no_show", "cancelled"],
+    },
 }
 
 # --- Operations ----------------------------------------------------------------------------------

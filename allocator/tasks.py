@@ -1,0 +1,135 @@
+"""Celery tasks of the allocator: the background assignment job and the sweepers.
+
+Tasks take primary keys and call services. Delivery is at least once (acks_late, reject on
+worker lost), so every task is idempotent: allocation is a no-op once a booking is not pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from allocator.integrity import check_integrity
+from allocator.services import booking_allocate, booking_reject, holds_purge_expired
+from bookings.models import Booking
+from observability import metrics
+from observability.alerts import send_alert
+from observability.events import record_event
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = settings.ALLOCATION_MAX_RETRIES
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff with full jitter: spreads retries of a hot slot apart."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries))  # noqa: S311
+
+
+class AllocationTask(Task):
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """A crash (not a lost race) ends the booking's chances: reject it with a reason and alert."""
+        booking_id = args[0] if args else kwargs.get("booking_id")
+        logger.exception("allocate_booking %s failed", booking_id, exc_info=exc)
+        if booking_id is not None and booking_reject(booking_id=booking_id, reason="allocation_error"):
+            record_event("allocation.retry_exhausted", booking_id=booking_id, reason="allocation_error")
+
+
+@shared_task(
+    bind=True,
+    base=AllocationTask,
+    name="allocator.tasks.allocate_booking",
+    max_retries=MAX_RETRIES,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def allocate_booking(self: Task, booking_id: int) -> str:
+    """Assign tables to a pending booking; retry with backoff; reject once retries are spent."""
+    with metrics.track_task("allocator.allocate_booking"):
+        attempt = int(self.request.retries) + 1
+        result = booking_allocate(booking_id=booking_id, mode="background", attempt=attempt)
+        if result.assigned:
+            return result.outcome
+        if self.request.retries >= MAX_RETRIES:
+            reason = result.failure_reason or "retries_exhausted"
+            if booking_reject(booking_id=booking_id, reason=reason):
+                booking = Booking.objects.get(pk=booking_id)
+                record_event(
+                    "allocation.retry_exhausted",
+                    restaurant_id=booking.restaurant_id,
+                    booking_id=booking_id,
+                    attempts=attempt,
+                    reason=reason,
+                )
+                send_alert(
+                    "Booking rejected after retries",
+                    f"Booking {booking_id} could not be seated after {attempt} attempts ({reason}).",
+                    severity="P2",
+                )
+            return "rejected"
+        raise self.retry(countdown=backoff_seconds(self.request.retries))
+
+
+def enqueue_allocation(booking_id: int) -> bool:
+    """Send the booking to the background job now; False if the broker is unreachable.
+
+    A failure loses nothing: the booking stays pending and the sweeper enqueues it again.
+    """
+    try:
+        allocate_booking.apply_async(args=(booking_id,), retry=False)
+    except (BrokerError, OSError) as exc:
+        logger.warning("could not enqueue booking %s: %s", booking_id, exc)
+        metrics.INLINE_FALLBACKS.labels("enqueue_failed").inc()
+        return False
+    Booking.objects.filter(pk=booking_id).update(allocation_enqueued_at=timezone.now())
+    return True
+
+
+@shared_task(name="allocator.tasks.requeue_stale_pending", ignore_result=True)
+def requeue_stale_pending() -> int:
+    """Re-enqueue pending bookings whose job went stale: the pending row is the outbox."""
+    with metrics.track_task("allocator.requeue_stale_pending"):
+        cutoff = timezone.now() - timedelta(seconds=settings.ALLOCATION_STALE_SECONDS)
+        stale = Booking.objects.filter(status=Booking.Status.PENDING, created_at__lt=cutoff).exclude(
+            allocation_enqueued_at__gte=cutoff
+        )
+        requeued = 0
+        for booking_id, restaurant_id in stale.values_list("pk", "restaurant_id")[:500]:
+            if enqueue_allocation(booking_id):
+                requeued += 1
+                record_event("allocation.requeued", restaurant_id=restaurant_id, booking_id=booking_id)
+        return requeued
+
+
+@shared_task(name="allocator.tasks.purge_expired_holds", ignore_result=True)
+def purge_expired_holds() -> int:
+    with metrics.track_task("allocator.purge_expired_holds"):
+        return holds_purge_expired()
+
+
+@shared_task(name="allocator.tasks.run_integrity_check", ignore_result=True)
+def run_integrity_check() -> dict[str, int]:
+    """The overbooking detector: export violation counts and record each violation kind found."""
+    with metrics.track_task("allocator.run_integrity_check"):
+        now = timezone.now()
+        report = check_integrity(
+            now=now,
+            since=now - timedelta(days=1),
+            stale_after=timedelta(seconds=settings.ALLOCATION_STALE_SECONDS * 10),
+        )
+        counts = report.counts()
+        metrics.set_integrity_violations(counts)
+        for kind, items in report.violations.items():
+            if items:
+                record_event("integrity.violation", kind=kind, count=len(items))
+        return counts

@@ -1,0 +1,142 @@
+"""Input and output shapes of the public and staff API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from bookings.models import Booking
+
+MAX_PARTY_SIZE = 50
+
+
+class AvailabilityQuery(serializers.Serializer[Any]):
+    date = serializers.DateField()
+    party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
+    time = serializers.TimeField(required=False, format="%H:%M")
+
+
+class SlotOut(serializers.Serializer[Any]):
+    time = serializers.TimeField(format="%H:%M")
+    available = serializers.BooleanField()
+    remaining_covers = serializers.IntegerField(allow_null=True, help_text="Null when covers are unlimited.")
+    reason = serializers.CharField(allow_null=True, help_text="Why the time cannot seat the party.")
+
+
+class DayAvailabilityOut(serializers.Serializer[Any]):
+    restaurant = serializers.CharField()
+    date = serializers.DateField()
+    party_size = serializers.IntegerField()
+    slots = SlotOut(many=True)
+
+
+class CapacityOut(serializers.Serializer[Any]):
+    max_covers = serializers.IntegerField(allow_null=True)
+    booked_covers = serializers.IntegerField()
+    utilization_percent = serializers.FloatField(allow_null=True)
+
+
+class TimeAvailabilityOut(serializers.Serializer[Any]):
+    restaurant = serializers.CharField()
+    date = serializers.DateField()
+    time = serializers.TimeField(format="%H:%M")
+    party_size = serializers.IntegerField()
+    available = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    capacity = CapacityOut(allow_null=True)
+    alternatives = serializers.ListField(child=serializers.CharField(), help_text="HH:MM, nearest first.")
+
+
+class HoldIn(serializers.Serializer[Any]):
+    date = serializers.DateField()
+    time = serializers.TimeField()
+    party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
+
+
+class HoldOut(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    restaurant = serializers.CharField(source="restaurant.slug")
+    party_size = serializers.IntegerField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+
+class BookingIn(serializers.Serializer[Any]):
+    restaurant = serializers.SlugField()
+    date = serializers.DateField()
+    time = serializers.TimeField()
+    party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
+    guest_name = serializers.CharField(max_length=200)
+    guest_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    guest_phone = serializers.RegexField(
+        r"^\+?[0-9 ()./-]{0,31}$", max_length=32, required=False, allow_blank=True, default=""
+    )
+    notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    hold_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class AllocationSummaryOut(serializers.Serializer[Any]):
+    mode = serializers.CharField(allow_null=True, help_text="inline, background or hold.")
+    attempts = serializers.IntegerField()
+    inline_ms = serializers.FloatField(allow_null=True)
+    background = serializers.BooleanField(help_text="The background job was (or is being) used.")
+    seat_waste = serializers.IntegerField(allow_null=True)
+    failure_reason = serializers.CharField(allow_null=True)
+
+
+class BookingOut(serializers.Serializer[Any]):
+    """What the holder of a reference sees: no contact details."""
+
+    reference = serializers.CharField()
+    restaurant = serializers.CharField()
+    status = serializers.ChoiceField(choices=Booking.Status.choices)
+    status_reason = serializers.CharField(allow_blank=True)
+    party_size = serializers.IntegerField()
+    date = serializers.DateField()
+    time = serializers.TimeField(format="%H:%M")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    tables = serializers.ListField(child=serializers.CharField())
+    allocation = AllocationSummaryOut()
+    poll_url = serializers.CharField()
+
+
+class StaffBookingOut(BookingOut):
+    id = serializers.IntegerField()
+    guest_name = serializers.CharField()
+    guest_email = serializers.CharField(allow_blank=True)
+    guest_phone = serializers.CharField(allow_blank=True)
+    notes = serializers.CharField(allow_blank=True)
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.source
+    capacity_override = serializers.BooleanField()
+
+
+class StaffMoveIn(serializers.Serializer[Any]):
+    date = serializers.DateField(required=False)
+    time = serializers.TimeField(required=False)
+    tables = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=8)
+    override = serializers.BooleanField(default=False, help_text="Place past the capacity rules (audited).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("date" in attrs) != ("time" in attrs):
+            raise serializers.ValidationError("Give both date and time, or neither.")
+        if "date" not in attrs and not attrs.get("tables"):
+            raise serializers.ValidationError("Give a new date and time, tables, or both.")
+        return attrs
+
+
+class StaffStatusIn(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(
+        choices=[
+            Booking.Status.SEATED,
+            Booking.Status.COMPLETED,
+            Booking.Status.NO_SHOW,
+            Booking.Status.CANCELLED,
+        ]
+    )
+
+
+class StaffDayQuery(serializers.Serializer[Any]):
+    date = serializers.DateField()

@@ -1,0 +1,412 @@
+"""The public and staff API (DESIGN §6). Views validate, call a service, serialise."""
+
+from __future__ import annotations
+
+import time as clock
+from datetime import date, datetime, time
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, status
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from allocator.availability import availability_at, availability_day
+from allocator.errors import CapacityExceeded, DomainError, SlotUnavailable
+from allocator.services import booking_cancel, booking_move, booking_set_status, hold_create, hold_release
+from allocator.slots import local_datetime
+from bookings.api import serializers as s
+from bookings.models import Booking, Restaurant
+from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
+from bookings.services import (
+    StoredResponse,
+    booking_create,
+    idempotency_claim,
+    idempotency_complete,
+    request_fingerprint,
+)
+from observability import metrics
+from observability.models import AllocationAttempt
+from reservex.api import PUBLIC_THROTTLES, ErrorEnvelopeSerializer
+
+ERROR = ErrorEnvelopeSerializer
+
+
+def _errors(*codes: tuple[int, str]) -> dict[int, OpenApiResponse]:
+    return {status_code: OpenApiResponse(ERROR, description=text) for status_code, text in codes}
+
+
+COMMON_ERRORS = ((400, "VALIDATION_ERROR"), (429, "RATE_LIMITED (with Retry-After)"))
+
+
+def _restaurant(slug: str) -> Restaurant:
+    return get_object_or_404(Restaurant, slug=slug)
+
+
+def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _with_alternatives(
+    exc: DomainError, restaurant: Restaurant, local_date: date, local_time: time, party: int
+) -> None:
+    """Add the nearest bookable times to a refusal, so the guest can pick another."""
+    try:
+        answer = availability_at(restaurant, local_date, local_time, party, now=timezone.now())
+        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in answer.alternatives]
+    except Exception:  # noqa: BLE001 - alternatives are a courtesy; the refusal stands without them
+        exc.extra.setdefault("alternatives", [])
+
+
+class PublicView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = PUBLIC_THROTTLES
+
+
+class AvailabilityView(PublicView):
+    @extend_schema(
+        operation_id="availability",
+        parameters=[s.AvailabilityQuery],
+        responses={
+            200: OpenApiResponse(
+                s.DayAvailabilityOut, description="All slots of the day; with `time`, a TimeAvailabilityOut."
+            ),
+            404: OpenApiResponse(ERROR, description="NOT_FOUND: no such restaurant"),
+            **_errors(*COMMON_ERRORS),
+        },
+        summary="Available times of a day for a party size, or one time with alternatives",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        started = clock.perf_counter()
+        restaurant = _restaurant(slug)
+        query = _valid(s.AvailabilityQuery, request.query_params)
+        now = timezone.now()
+        if query.get("time") is not None:
+            answer = availability_at(restaurant, query["date"], query["time"], query["party_size"], now=now)
+            slot = answer.slot
+            body: dict[str, Any] = s.TimeAvailabilityOut(
+                {
+                    "restaurant": restaurant.slug,
+                    "date": query["date"],
+                    "time": query["time"],
+                    "party_size": query["party_size"],
+                    "available": answer.available,
+                    "reason": slot.reason if slot else "outside_service",
+                    "capacity": {
+                        "max_covers": slot.max_covers,
+                        "booked_covers": slot.booked_covers,
+                        "utilization_percent": slot.utilization_percent,
+                    }
+                    if slot
+                    else None,
+                    "alternatives": [t.strftime("%H:%M") for t in answer.alternatives],
+                }
+            ).data
+        else:
+            day = availability_day(restaurant, query["date"], query["party_size"], now=now)
+            body = s.DayAvailabilityOut(
+                {
+                    "restaurant": restaurant.slug,
+                    "date": query["date"],
+                    "party_size": query["party_size"],
+                    "slots": day,
+                }
+            ).data
+        metrics.AVAILABILITY_LATENCY.observe(clock.perf_counter() - started)
+        return Response(body)
+
+
+class HoldCreateView(PublicView):
+    @extend_schema(
+        operation_id="hold_create",
+        request=s.HoldIn,
+        responses={
+            201: s.HoldOut,
+            404: OpenApiResponse(ERROR, description="NOT_FOUND"),
+            409: OpenApiResponse(
+                ERROR, description="CAPACITY_EXCEEDED with alternatives, SLOT_UNAVAILABLE, HOLD_CONFLICT"
+            ),
+            503: OpenApiResponse(ERROR, description="BUSY_RETRY with Retry-After"),
+            **_errors(*COMMON_ERRORS),
+        },
+        summary="Hold tables for a party while the guest fills in the form",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        restaurant = _restaurant(slug)
+        data = _valid(s.HoldIn, request.data)
+        try:
+            hold = hold_create(
+                restaurant=restaurant,
+                party_size=data["party_size"],
+                starts_at=local_datetime(restaurant, data["date"], data["time"]),
+            )
+        except (CapacityExceeded, SlotUnavailable) as exc:
+            _with_alternatives(exc, restaurant, data["date"], data["time"], data["party_size"])
+            raise
+        return Response(s.HoldOut(hold).data, status=status.HTTP_201_CREATED)
+
+
+class HoldDeleteView(PublicView):
+    @extend_schema(
+        operation_id="hold_release",
+        responses={
+            204: None,
+            404: OpenApiResponse(ERROR, description="HOLD_NOT_FOUND"),
+            **_errors(*COMMON_ERRORS),
+        },
+        summary="Release a hold (the hold id is the holder's secret)",
+    )
+    def delete(self, request: Request, hold_id: UUID) -> Response:
+        hold_release(hold_id=hold_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per booking attempt (e.g. a UUID); retries with the same key and body are safe.",
+)
+
+
+class BookingCreateView(PublicView):
+    @extend_schema(
+        operation_id="booking_create",
+        request=s.BookingIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: OpenApiResponse(s.BookingOut, description="Confirmed, with tables."),
+            202: OpenApiResponse(
+                s.BookingOut, description="Pending: poll `poll_url`; the Retry-After header says when."
+            ),
+            400: OpenApiResponse(ERROR, description="VALIDATION_ERROR (a missing Idempotency-Key included)"),
+            404: OpenApiResponse(ERROR, description="NOT_FOUND (restaurant), HOLD_NOT_FOUND"),
+            409: OpenApiResponse(
+                ERROR,
+                description="CAPACITY_EXCEEDED with alternatives, SLOT_UNAVAILABLE, HOLD_MISMATCH, "
+                "IDEMPOTENCY_IN_PROGRESS with Retry-After",
+            ),
+            410: OpenApiResponse(ERROR, description="HOLD_EXPIRED"),
+            422: OpenApiResponse(ERROR, description="IDEMPOTENCY_KEY_REUSED: same key, another body"),
+            429: OpenApiResponse(ERROR, description="RATE_LIMITED with Retry-After"),
+            503: OpenApiResponse(ERROR, description="BUSY_RETRY with Retry-After"),
+        },
+        summary="Book a table: confirmed inline in milliseconds, or pending while a job finishes",
+    )
+    def post(self, request: Request) -> Response:
+        started = clock.perf_counter()
+        outcome_label = "error"
+        try:
+            response = self._create(request)
+            outcome_label = {201: "confirmed", 202: "pending"}.get(response.status_code, "idempotent_replay")
+            if getattr(response, "replayed", False):
+                outcome_label = "idempotent_replay"
+            return response
+        except ValidationError:
+            outcome_label = "validation_error"
+            raise
+        except DomainError as exc:
+            outcome_label = "capacity_exceeded" if isinstance(exc, CapacityExceeded) else "conflict"
+            raise
+        finally:
+            metrics.BOOKING_REQUESTS.labels(outcome_label).inc()
+            metrics.BOOKING_LATENCY.observe(clock.perf_counter() - started)
+
+    def _create(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > 255:
+            raise ValidationError({"Idempotency-Key": ["This header is required (at most 255 characters)."]})
+        data = _valid(s.BookingIn, request.data)
+        restaurant = _restaurant(data["restaurant"])
+        claim = idempotency_claim(
+            restaurant=restaurant, key=key, fingerprint=request_fingerprint(dict(request.data))
+        )
+        if isinstance(claim, StoredResponse):
+            replay = Response(claim.body, status=claim.status, headers=_retry_after(claim.status))
+            replay.replayed = True  # type: ignore[attr-defined]
+            return replay
+        try:
+            outcome = booking_create(
+                restaurant=restaurant,
+                party_size=data["party_size"],
+                starts_at=local_datetime(restaurant, data["date"], data["time"]),
+                guest_name=data["guest_name"],
+                guest_email=data["guest_email"],
+                guest_phone=data["guest_phone"],
+                notes=data["notes"],
+                hold_id=data["hold_id"],
+                idempotency_key=claim,
+            )
+        except DomainError as exc:
+            if isinstance(exc, CapacityExceeded | SlotUnavailable):
+                _with_alternatives(exc, restaurant, data["date"], data["time"], data["party_size"])
+            idempotency_complete(key=claim, status=exc.status, body=exc.as_envelope())
+            raise
+        except Exception:
+            idempotency_complete(key=claim, status=503, body={})  # forget the key: the client may retry
+            raise
+        booking = outcome.booking
+        attempts = list(AllocationAttempt.objects.filter(booking_id=booking.pk).order_by("created_at"))
+        body = s.BookingOut(booking_public(booking, attempts=attempts, inline_ms=outcome.inline_ms)).data
+        code = 201 if booking.status == Booking.Status.CONFIRMED else 202
+        idempotency_complete(key=claim, status=code, body=dict(body))
+        return Response(body, status=code, headers=_retry_after(code))
+
+
+def _retry_after(status_code: int) -> dict[str, str]:
+    return {"Retry-After": "2"} if status_code == 202 else {}
+
+
+class BookingDetailView(PublicView):
+    @extend_schema(
+        operation_id="booking_read",
+        responses={200: s.BookingOut, 404: OpenApiResponse(ERROR, description="NOT_FOUND"), 429: ERROR},
+        summary="Read a booking by its reference (status, tables, allocation; no contact details)",
+    )
+    def get(self, request: Request, reference: str) -> Response:
+        booking = get_object_or_404(Booking.objects.select_related("restaurant"), reference=reference)
+        headers = _retry_after(202) if booking.status == Booking.Status.PENDING else {}
+        return Response(s.BookingOut(booking_public(booking)).data, headers=headers)
+
+
+class BookingCancelView(PublicView):
+    @extend_schema(
+        operation_id="booking_cancel",
+        request=None,
+        responses={
+            200: s.BookingOut,
+            404: OpenApiResponse(ERROR, description="NOT_FOUND"),
+            409: OpenApiResponse(ERROR, description="INVALID_STATUS: seated, completed or rejected"),
+            429: ERROR,
+        },
+        summary="Cancel a booking; frees its tables and capacity",
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        booking = get_object_or_404(Booking.objects.select_related("restaurant"), reference=reference)
+        booking = booking_cancel(booking=booking)
+        return Response(s.BookingOut(booking_public(booking)).data)
+
+
+# --- staff -----------------------------------------------------------------------------------------
+
+
+class IsRestaurantStaff(permissions.BasePermission):
+    message = "You are not staff of this restaurant."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+def staff_restaurants(request: Request) -> QuerySet[Restaurant]:
+    if request.user.is_superuser:
+        return Restaurant.objects.all()
+    return Restaurant.objects.filter(staff=request.user.pk)
+
+
+class StaffView(APIView):
+    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    permission_classes = [IsRestaurantStaff]
+
+    def restaurant(self, request: Request, slug: str) -> Restaurant:
+        restaurant = _restaurant(slug)
+        if not staff_restaurants(request).filter(pk=restaurant.pk).exists():
+            raise PermissionDenied("You are not staff of this restaurant.")
+        return restaurant
+
+    def booking(self, request: Request, reference: str) -> Booking:
+        booking = get_object_or_404(Booking.objects.select_related("restaurant"), reference=reference)
+        if not staff_restaurants(request).filter(pk=booking.restaurant_id).exists():
+            raise PermissionDenied("You are not staff of this restaurant.")
+        return booking
+
+    def actor(self, request: Request) -> int:
+        """Return the id of the staff user acting (authenticated by the permission check)."""
+        if request.user.pk is None:
+            raise PermissionDenied("Sign in as staff.")
+        return int(request.user.pk)
+
+    def detail(self, booking: Booking) -> dict[str, Any]:
+        attempts = list(AllocationAttempt.objects.filter(booking_id=booking.pk).order_by("created_at"))
+        tables = tables_by_booking([booking.pk]).get(booking.pk, [])
+        return dict(s.StaffBookingOut(booking_staff(booking, tables=tables, attempts=attempts)).data)
+
+
+STAFF_ERRORS = _errors(
+    (401, "UNAUTHORIZED"),
+    (403, "FORBIDDEN: not staff of this restaurant"),
+    (404, "NOT_FOUND"),
+    (400, "VALIDATION_ERROR"),
+)
+
+
+class StaffDayView(StaffView):
+    @extend_schema(
+        operation_id="staff_day",
+        parameters=[s.StaffDayQuery],
+        responses={200: s.StaffBookingOut(many=True), **STAFF_ERRORS},
+        summary="The day's bookings with guest details (staff of the restaurant)",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        restaurant = self.restaurant(request, slug)
+        query = _valid(s.StaffDayQuery, request.query_params)
+        return Response(s.StaffBookingOut(staff_day(restaurant, query["date"]), many=True).data)
+
+
+class StaffMoveView(StaffView):
+    @extend_schema(
+        operation_id="staff_move",
+        request=s.StaffMoveIn,
+        responses={
+            200: s.StaffBookingOut,
+            **STAFF_ERRORS,
+            409: OpenApiResponse(
+                ERROR, description="TABLES_UNAVAILABLE, CAPACITY_EXCEEDED, SLOT_UNAVAILABLE, INVALID_STATUS"
+            ),
+            503: OpenApiResponse(ERROR, description="BUSY_RETRY"),
+        },
+        summary="Move or manually assign a booking (same constraints; explicit, audited override)",
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        booking = self.booking(request, reference)
+        data = _valid(s.StaffMoveIn, request.data)
+        starts_at: datetime | None = None
+        if "date" in data:
+            starts_at = local_datetime(booking.restaurant, data["date"], data["time"])
+        moved = booking_move(
+            booking=booking,
+            actor_id=self.actor(request),
+            starts_at=starts_at,
+            table_labels=data.get("tables") or None,
+            override=data["override"],
+        )
+        return Response(self.detail(moved))
+
+
+class StaffStatusView(StaffView):
+    @extend_schema(
+        operation_id="staff_status",
+        request=s.StaffStatusIn,
+        responses={
+            200: s.StaffBookingOut,
+            **STAFF_ERRORS,
+            409: OpenApiResponse(ERROR, description="INVALID_STATUS"),
+        },
+        summary="Mark a booking seated, completed, no-show or cancelled",
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        booking = self.booking(request, reference)
+        data = _valid(s.StaffStatusIn, request.data)
+        updated = booking_set_status(booking=booking, status=data["status"], actor_id=self.actor(request))
+        return Response(self.detail(updated))

@@ -160,17 +160,19 @@ def _lock_flag_writes() -> None:
 
 def change_check(*, key: str, value: Any, restaurant_id: int | None = None) -> None:
     """Raise FlagError if proposing this change would be refused (used by forms before proposing)."""
-    flag = _flag(key)
-    if value is not None:
-        value = _validated(flag, value)
     restaurant_id = _scope(restaurant_id)
-    state = override_state()
-    current = state.override(key, restaurant_id)
     where = scope_label(restaurant_id)
-    if value is None and current is None:
-        raise NothingToChange(f"{key} has no {where} override to remove.")
-    if value is not None and _same(current, value):
-        raise NothingToChange(f"{key} is already overridden to {format_value(value)} ({where}).")
+    state = override_state()
+    if value is None:
+        # Removal works for any row, including one the registry no longer knows or would refuse,
+        # so rows written behind the services' back can be cleaned up the audited way.
+        if not FlagOverride.objects.filter(key=key, restaurant_id=restaurant_id).exists():
+            _flag(key)
+            raise NothingToChange(f"{key} has no {where} override to remove.")
+    else:
+        value = _validated(_flag(key), value)
+        if _same(state.override(key, restaurant_id), value):
+            raise NothingToChange(f"{key} is already overridden to {format_value(value)} ({where}).")
     _refuse_new_contradictions(state, key=key, restaurant_id=restaurant_id, value=value, when="proposal")
 
 
@@ -266,8 +268,8 @@ def change_approve(*, change_request: ChangeRequest | int, approver: User, note:
     with transaction.atomic(durable=True):
         _lock_flag_writes()
         locked = _pending_for_decision(change_request, approver, "approve")
-        flag = _flag(locked.key)  # the registry may have lost the key since the proposal
-        value = None if locked.new_value is None else _validated(flag, locked.new_value)
+        # Re-validated: the registry may have changed since the proposal.
+        value = None if locked.new_value is None else _validated(_flag(locked.key), locked.new_value)
         _refuse_new_contradictions(
             override_state(), key=locked.key, restaurant_id=locked.restaurant_id, value=value, when="approval"
         )

@@ -254,3 +254,19 @@ def test_a_fix_is_accepted_while_a_contradiction_is_in_force(carol: Any) -> None
     FlagOverride.objects.create(key="allocator.require_adjacency", value=False)  # behind the services' back
     change_propose(proposer=carol, key="allocator.require_adjacency", value=True, reason="fix it")
     change_propose(proposer=carol, key="allocator.max_merge_tables", value=4, reason="unrelated")
+
+
+def test_rows_written_behind_the_services_back_can_be_removed_the_audited_way(carol: Any, dave: Any) -> None:
+    FlagOverride.objects.create(key="allocator.inline_timeout_ms", value=60_000)
+    FlagOverride.objects.create(key="allocator.retired_flag", value=True, restaurant_id=3)
+
+    for key, restaurant_id in [("allocator.inline_timeout_ms", None), ("allocator.retired_flag", 3)]:
+        _approved(carol, dave, key, None, restaurant_id=restaurant_id)
+
+    assert not FlagOverride.objects.exists()
+    assert list(AuditEntry.objects.order_by("pk").values_list("key", "old_value", "new_value")) == [
+        ("allocator.inline_timeout_ms", 60_000, None),
+        ("allocator.retired_flag", True, None),
+    ]
+    with pytest.raises(FlagUnknown):
+        change_propose(proposer=carol, key="allocator.retired_flag", value=None, reason="r", restaurant_id=3)

@@ -219,11 +219,11 @@ class Command(BaseCommand):
         return REGISTRY[key]
 
     def _propose(self, options: dict[str, Any]) -> None:
-        flag = self._flag(options["key"])
-        value = None if options["remove"] else self._parse(flag, options["value"])
+        # Removal is accepted for keys the registry no longer has (cleaning up old rows).
+        value = None if options["remove"] else self._parse(self._flag(options["key"]), options["value"])
         change = change_propose(
             proposer=self._user(options["user"]),
-            key=flag.key,
+            key=options["key"],
             value=value,
             reason=options["reason"],
             restaurant_id=options["restaurant"],

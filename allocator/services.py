@@ -99,8 +99,6 @@ def _check_capacity(
         ),
         mode,
     )
-    if flags.get("debug.capacity_profiling", restaurant):
-        logger.info("capacity restaurant=%s %s", restaurant.pk, decision.as_dict())
     if not decision.admitted:
         raise CapacityExceeded(
             "The restaurant is full at that time.",
@@ -390,6 +388,8 @@ def booking_admit(
             if assign:
                 outcome = _try_assign(booking, decision, now=now)
                 first = _attempt_result(outcome, 1, started, decision)
+        # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
+        profile = capacity.as_dict() if flags.get("debug.capacity_profiling", restaurant) else {}
         _emit(
             "booking.created",
             restaurant_id=restaurant.pk,
@@ -397,6 +397,11 @@ def booking_admit(
             party_size=party_size,
             source=source,
             status=booking.status,
+            **{
+                k: profile[k]
+                for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
+                if k in profile
+            },
         )
     admission = Admission(booking=booking, capacity=capacity, first_attempt=first)
     if first is not None:

@@ -183,12 +183,13 @@ def floor_snapshot(
 
 
 def planner_settings(restaurant: Restaurant) -> PlannerSettings:
-    """Return the allocator flags in force for this restaurant."""
+    """Return the allocator flags in force for this restaurant (one flag-cache round trip)."""
+    values = flags.get_all(restaurant)
     return PlannerSettings(
-        merges_enabled=flags.get("allocator.merges_enabled", restaurant),
-        require_adjacency=flags.get("allocator.require_adjacency", restaurant),
-        max_merge_tables=flags.get("allocator.max_merge_tables", restaurant),
-        enumeration_timeout_ms=float(flags.get("allocator.enumeration_timeout_ms", restaurant)),
+        merges_enabled=values["allocator.merges_enabled"],
+        require_adjacency=values["allocator.require_adjacency"],
+        max_merge_tables=values["allocator.max_merge_tables"],
+        enumeration_timeout_ms=float(values["allocator.enumeration_timeout_ms"]),
     )
 
 

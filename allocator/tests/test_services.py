@@ -205,3 +205,26 @@ def test_admission_keeps_tables_for_bookings_still_waiting_for_their_job(
     with pytest.raises(CapacityExceeded):
         admit(small_restaurant, assign=False)
     admit(small_restaurant, party=3)  # T6 is still free for a party it can seat
+
+
+def test_capacity_profiling_records_the_figures_of_each_admission(
+    small_restaurant: Restaurant,
+    set_flags,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    set_flags(**{"debug.capacity_profiling": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        admit(small_restaurant, party=4)
+    assert ObservabilityEvent.objects.get(type="booking.created").context["peak_covers"] == 4
+    set_flags(**{"debug.capacity_profiling": False})
+    with django_capture_on_commit_callbacks(execute=True):
+        admit(small_restaurant, party=2)
+    assert "peak_covers" not in ObservabilityEvent.objects.filter(type="booking.created").first().context  # type: ignore[union-attr]
+
+
+def test_merges_off_keeps_large_parties_off_joined_tables(small_restaurant: Restaurant, set_flags) -> None:  # type: ignore[no-untyped-def]
+    set_flags(**{"allocator.merges_enabled": False})
+    for _ in range(3):  # T3, T4, then T6
+        admit(small_restaurant, party=4)
+    with pytest.raises(CapacityExceeded):  # T1+T2 could seat four, but joining is off
+        admit(small_restaurant, party=4, starts_at=evening())

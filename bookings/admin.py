@@ -1,14 +1,33 @@
-"""Django admin for restaurant staff: each staff user sees and edits only their restaurants."""
+"""Django admin for restaurant staff: each staff user sees and edits only their restaurants.
+
+The restaurant admin also mounts the staff pages (bookings/staff_views.py): the day timeline and
+the floor plan, from which bookings are moved, assigned and marked through allocator.services.
+"""
 
 from __future__ import annotations
 
+import json
+from itertools import combinations
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from django.contrib import admin
-from django.db.models import ForeignKey, QuerySet
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import ForeignKey, Prefetch, QuerySet
 from django.forms import ModelChoiceField
-from django.http import HttpRequest
+from django.forms.formsets import DELETION_FIELD_NAME
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import URLPattern, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
+from allocator.errors import DomainError
+from allocator.services import booking_cancel, booking_set_status
 from bookings.models import (
     Booking,
     CapacityOverride,
@@ -20,6 +39,7 @@ from bookings.models import (
     TableAdjacency,
     TableOccupancy,
 )
+from observability.models import AllocationAttempt
 
 
 def restaurants_of(request: HttpRequest) -> QuerySet[Restaurant]:
@@ -54,15 +74,58 @@ class RestaurantScopedAdmin(admin.ModelAdmin):
         return field
 
 
+class ServicePeriodInlineForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The formset checks overlaps across the whole submission instead (see below).
+        self.instance.skip_overlap_check = True
+
+
+class ServicePeriodFormSet(BaseInlineFormSet):
+    """Refuse overlapping periods on one day, judged on the submitted values of every row at once.
+
+    Checking each row against the database alone would refuse a valid edit that moves two periods
+    together (lunch ends earlier and dinner opens earlier in one save).
+    """
+
+    def clean(self) -> None:
+        super().clean()
+        kept: list[ServicePeriod] = []
+        kept_pks: set[int] = set()
+        for form in self.forms:
+            if not getattr(form, "cleaned_data", None) or form.errors:
+                continue
+            if self.can_delete and form.cleaned_data.get(DELETION_FIELD_NAME):
+                if form.instance.pk:
+                    kept_pks.add(form.instance.pk)  # being deleted: not in the database's picture
+                continue
+            kept.append(form.instance)
+            if form.instance.pk:
+                kept_pks.add(form.instance.pk)
+        if self.instance.pk:
+            kept += list(ServicePeriod.objects.filter(restaurant=self.instance).exclude(pk__in=kept_pks))
+        kept = [p for p in kept if p.opens is not None and p.closes is not None and p.weekday is not None]
+        kept.sort(key=lambda p: (p.weekday, p.opens))
+        problems = [
+            later.overlap_message(earlier)
+            for earlier, later in combinations(kept, 2)
+            if later.overlaps(earlier)
+        ]
+        if problems:
+            raise ValidationError(problems)
+
+
 class ServicePeriodInline(admin.TabularInline):
     model = ServicePeriod
+    form = ServicePeriodInlineForm
+    formset = ServicePeriodFormSet
     extra = 0
 
 
 @admin.register(Restaurant)
 class RestaurantAdmin(RestaurantScopedAdmin):
     restaurant_path = "pk"
-    list_display = ["name", "slug", "timezone", "slot_interval_minutes", "hold_ttl_seconds"]
+    list_display = ["name", "slug", "timezone", "slot_interval_minutes", "hold_ttl_seconds", "staff_pages"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["staff"]
@@ -75,6 +138,25 @@ class RestaurantAdmin(RestaurantScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # Only superusers decide who works where.
         return [] if request.user.is_superuser else ["staff", "slug"]
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Any]:
+        # A read-only slug cannot be prepopulated (the change page would fail for staff).
+        return dict(self.prepopulated_fields) if request.user.is_superuser else {}
+
+    def get_urls(self) -> list[URLPattern]:
+        # Imported here: the staff pages import restaurants_of from this module.
+        from bookings.staff_views import StaffPages
+
+        return [*StaffPages(self).urls(), *super().get_urls()]
+
+    @admin.display(description="Staff pages")
+    def staff_pages(self, obj: Restaurant) -> str:
+        return format_html(
+            '<a href="{}">Timeline</a> · <a href="{}">Floor plan</a> · <a href="{}">Widget</a>',
+            reverse("admin:bookings_restaurant_timeline", args=[obj.pk]),
+            reverse("admin:bookings_restaurant_floor", args=[obj.pk]),
+            reverse("widget", args=[obj.slug]),
+        )
 
 
 class CapacityRuleInline(admin.StackedInline):
@@ -138,21 +220,191 @@ class TableAdjacencyAdmin(RestaurantScopedAdmin):
     list_filter = ["restaurant"]
 
 
+def _booking_action(status: str, done: str) -> Any:
+    """Build a changelist action that moves the selected bookings along their status machine."""
+
+    def action(modeladmin: BookingAdmin, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
+        changed, refused = 0, []
+        actor = int(request.user.pk or 0)
+        for booking in queryset.select_related("restaurant"):
+            try:
+                if status == Booking.Status.CANCELLED:
+                    booking_cancel(booking=booking)
+                else:
+                    booking_set_status(booking=booking, status=status, actor_id=actor)
+                changed += 1
+            except DomainError as exc:
+                refused.append(f"{booking.guest_name}: {exc.message}")
+        if changed:
+            modeladmin.message_user(request, f"{changed} booking(s) {done}.", messages.SUCCESS)
+        for text in refused:
+            modeladmin.message_user(request, text, messages.ERROR)
+
+    action.__name__ = f"mark_{status}"
+    return admin.action(
+        description=f"Mark selected bookings {Booking.Status(status).label.lower()}"
+        if status != Booking.Status.CANCELLED
+        else "Cancel selected bookings",
+        permissions=["change"],
+    )(action)
+
+
 @admin.register(Booking)
 class BookingAdmin(RestaurantScopedAdmin):
-    list_display = ["reference", "restaurant", "starts_at", "party_size", "guest_name", "status", "source"]
+    list_display = [
+        "reference",
+        "restaurant",
+        "starts_at",
+        "party_size",
+        "guest_name",
+        "status",
+        "tables",
+        "source",
+    ]
     list_filter = ["status", "source", "restaurant", ("starts_at", admin.DateFieldListFilter)]
     date_hierarchy = "starts_at"
     search_fields = ["reference", "guest_name", "guest_email"]
+    list_select_related = ["restaurant"]
+    actions = [
+        _booking_action(Booking.Status.SEATED, "marked seated"),
+        _booking_action(Booking.Status.COMPLETED, "marked completed"),
+        _booking_action(Booking.Status.NO_SHOW, "marked as no-shows"),
+        _booking_action(Booking.Status.CANCELLED, "cancelled"),
+    ]
+    # Times, party size and status change only through allocator.services (the timeline and the
+    # actions above), so a booking can never be edited past its tables or the capacity rules here.
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "reference",
+                    "restaurant",
+                    "status",
+                    "status_reason",
+                    "when",
+                    "party_size",
+                    "tables_now",
+                    "on_timeline",
+                ]
+            },
+        ),
+        ("Guest", {"fields": ["guest_name", "guest_email", "guest_phone", "notes"]}),
+        ("Why these tables?", {"fields": ["why_these_tables", "allocation_attempts"]}),
+        (
+            "Record",
+            {
+                "fields": [
+                    "source",
+                    "capacity_override",
+                    "created_at",
+                    "confirmed_at",
+                    "allocation_enqueued_at",
+                ]
+            },
+        ),
+    ]
     readonly_fields = [
         "reference",
+        "restaurant",
         "status",
         "status_reason",
-        "allocation_reason",
+        "when",
+        "party_size",
+        "tables_now",
+        "on_timeline",
+        "why_these_tables",
+        "allocation_attempts",
+        "source",
+        "capacity_override",
         "created_at",
         "confirmed_at",
+        "allocation_enqueued_at",
     ]
-    list_select_related = ["restaurant"]
+
+    class Media:
+        css = {"all": ["bookings/admin/staff.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Bookings are admitted through the API or widget (capacity rules, tables, idempotency).
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch(
+                    "occupancies",
+                    queryset=TableOccupancy.objects.filter(released_at__isnull=True)
+                    .select_related("table")
+                    .order_by("table__label"),
+                    to_attr="active_occupancies",
+                )
+            )
+        )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "staff_restaurants": list(restaurants_of(request)[:3])}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Tables")
+    def tables(self, obj: Booking) -> str:
+        return "+".join(o.table.label for o in getattr(obj, "active_occupancies", [])) or "—"
+
+    @admin.display(description="Tables now")
+    def tables_now(self, obj: Booking) -> str:
+        return self.tables(obj)
+
+    @admin.display(description="When")
+    def when(self, obj: Booking) -> str:
+        tz = ZoneInfo(obj.restaurant.timezone)
+        start, end = obj.starts_at.astimezone(tz), obj.ends_at.astimezone(tz)
+        return f"{start:%a %-d %b %Y, %H:%M}–{end:%H:%M} ({obj.restaurant.timezone})"
+
+    @admin.display(description="Staff pages")
+    def on_timeline(self, obj: Booking) -> str:
+        tz = ZoneInfo(obj.restaurant.timezone)
+        local = obj.starts_at.astimezone(tz)
+        timeline = reverse("admin:bookings_restaurant_timeline", args=[obj.restaurant_id])
+        floor = reverse("admin:bookings_restaurant_floor", args=[obj.restaurant_id])
+        day = {"date": local.date().isoformat(), "booking": obj.pk}
+        return format_html(
+            '<a href="{}#panel">Open on the timeline</a> · <a href="{}#panel">on the floor plan</a> '
+            "— move it, assign tables, change its status",
+            f"{timeline}?{urlencode(day)}",
+            f"{floor}?{urlencode({**day, 'time': local.strftime('%H:%M')})}",
+        )
+
+    @admin.display(description="Planner's reason")
+    def why_these_tables(self, obj: Booking) -> SafeString:
+        from bookings.staff_views import explain_allocation
+
+        explanation = explain_allocation(obj.allocation_reason)
+        raw = json.dumps(obj.allocation_reason, indent=2, sort_keys=True) if obj.allocation_reason else ""
+        return mark_safe(  # noqa: S308 - a template rendered with autoescape
+            render_to_string("bookings/admin/why_tables.html", {"why": explanation, "raw": raw})
+        )
+
+    @admin.display(description="Allocation attempts")
+    def allocation_attempts(self, obj: Booking) -> SafeString:
+        from bookings.staff_views import failure_words
+
+        tz = ZoneInfo(obj.restaurant.timezone)
+        attempts = list(AllocationAttempt.objects.filter(booking_id=obj.pk).order_by("created_at", "attempt"))
+        rows = [
+            {
+                "attempt": a,
+                "at": a.created_at.astimezone(tz),
+                "failure": failure_words(a.failure_reason),
+            }
+            for a in attempts
+        ]
+        return mark_safe(  # noqa: S308 - a template rendered with autoescape
+            render_to_string("bookings/admin/attempts.html", {"rows": rows, "now": timezone.now()})
+        )
 
 
 @admin.register(Hold)

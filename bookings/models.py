@@ -56,6 +56,17 @@ def validate_turn_times(value: Any) -> None:
         previous = max_party
 
 
+def validate_pacing(pacing_covers: int | None, max_covers: int | None) -> None:
+    """Refuse a pacing limit that could never be reached because covers stop it first."""
+    if pacing_covers is not None and max_covers is not None and pacing_covers > max_covers:
+        raise ValidationError(
+            {
+                "pacing_covers": f"Pacing ({pacing_covers} guests starting per slot) cannot be more than "
+                f"the guests seated at once ({max_covers}). Lower the pacing or raise the covers."
+            }
+        )
+
+
 def new_booking_reference() -> str:
     """Return an unguessable booking reference (128 bits, URL-safe)."""
     return secrets.token_urlsafe(16)
@@ -137,6 +148,51 @@ class ServicePeriod(models.Model):
             f"{self.get_kind_display()} {self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
         )
 
+    # Set by the admin's inline formset, which checks the whole submitted day at once: the rows in
+    # the database may be about to change in the same submission.
+    skip_overlap_check = False
+
+    def overlaps(self, other: ServicePeriod) -> bool:
+        """Return whether the two periods share any time on the same weekday."""
+        return self.weekday == other.weekday and self.opens < other.closes and other.opens < self.closes
+
+    def overlap_message(self, other: ServicePeriod) -> str:
+        return (
+            f"{self.get_kind_display()} on {self.get_weekday_display()} ({self.opens:%H:%M}–"
+            f"{self.closes:%H:%M}) overlaps {other.get_kind_display().lower()} ({other.opens:%H:%M}–"
+            f"{other.closes:%H:%M}). Periods of one day must not overlap: end one before the next opens."
+        )
+
+    def clean(self) -> None:
+        """Refuse hours a guest could not book against, with messages a manager understands."""
+        if self.opens is None or self.closes is None:
+            return  # the missing field reports itself
+        # Keyed by field: Django then skips the database constraint on that field and shows only
+        # this message, not "Constraint … is violated".
+        if self.opens >= self.closes:
+            raise ValidationError(
+                {
+                    "closes": f"Closing time ({self.closes:%H:%M}) must be after opening time "
+                    f"({self.opens:%H:%M}). A service past midnight is not supported: close at 23:59."
+                }
+            )
+        if self.last_seating is not None and not self.opens <= self.last_seating <= self.closes:
+            when = "before opening" if self.last_seating < self.opens else "after closing"
+            raise ValidationError(
+                {
+                    "last_seating": f"Last seating ({self.last_seating:%H:%M}) is {when}: it must fall "
+                    f"within opening hours, {self.opens:%H:%M}–{self.closes:%H:%M}."
+                }
+            )
+        if self.skip_overlap_check or self.restaurant_id is None or self.weekday is None:
+            return
+        others = ServicePeriod.objects.filter(restaurant_id=self.restaurant_id, weekday=self.weekday)
+        if self.pk is not None:
+            others = others.exclude(pk=self.pk)
+        for other in others.order_by("opens"):
+            if self.overlaps(other):
+                raise ValidationError(self.overlap_message(other))
+
 
 class CapacityRule(models.Model):
     """Limits for one service period. A null limit means no limit."""
@@ -160,6 +216,9 @@ class CapacityRule(models.Model):
 
     def __str__(self) -> str:
         return f"Rule for {self.period}"
+
+    def clean(self) -> None:
+        validate_pacing(self.pacing_covers, self.max_covers)
 
 
 class CapacityOverride(models.Model):
@@ -194,6 +253,9 @@ class CapacityOverride(models.Model):
         scope = self.get_period_kind_display() if self.period_kind else "all day"
         return f"{self.date} {scope}{' (closed)' if self.closed else ''}"
 
+    def clean(self) -> None:
+        validate_pacing(self.pacing_covers, self.max_covers)
+
 
 class Table(models.Model):
     restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="tables")
@@ -217,6 +279,18 @@ class Table(models.Model):
     def __str__(self) -> str:
         return f"{self.label} ({self.max_party})"
 
+    def clean(self) -> None:
+        if self.max_party is not None and self.max_party < 1:
+            raise ValidationError({"max_party": "A table must seat at least one guest."})
+        if self.min_party is not None and self.max_party is not None and self.min_party > self.max_party:
+            raise ValidationError(
+                {
+                    "min_party": f"The smallest party ({self.min_party}) is larger than the table seats "
+                    f"({self.max_party}): no party could ever sit here. Lower the minimum or raise "
+                    "the seats."
+                }
+            )
+
 
 class TableAdjacency(models.Model):
     """Two tables that may be joined: an undirected edge, stored once with the lower id first."""
@@ -236,14 +310,32 @@ class TableAdjacency(models.Model):
         return f"{self.table_a.label} ↔ {self.table_b.label}"
 
     def clean(self) -> None:
-        if self.table_a_id and self.table_b_id:
-            if self.table_a_id == self.table_b_id:
-                raise ValidationError("A table cannot be joined to itself.")
-            if self.table_a_id > self.table_b_id:
-                self.table_a_id, self.table_b_id = self.table_b_id, self.table_a_id
-            tables = Table.objects.filter(pk__in=[self.table_a_id, self.table_b_id])
-            if any(table.restaurant_id != self.restaurant_id for table in tables):
-                raise ValidationError("Both tables must belong to this restaurant.")
+        """Refuse a join of a table with itself or with another restaurant's table; order the pair."""
+        if not (self.table_a_id and self.table_b_id):
+            return
+        if self.table_a_id == self.table_b_id:
+            raise ValidationError(
+                {"table_b": "A table cannot be joined to itself: pick two different tables."}
+            )
+        tables = {t.pk: t for t in Table.objects.filter(pk__in=[self.table_a_id, self.table_b_id])}
+        if self.restaurant_id is None and self.table_a_id in tables:
+            self.restaurant_id = tables[self.table_a_id].restaurant_id
+        strangers = [t for t in tables.values() if t.restaurant_id != self.restaurant_id]
+        if strangers:
+            names = dict(
+                Restaurant.objects.filter(pk__in=[t.restaurant_id for t in strangers]).values_list(
+                    "pk", "name"
+                )
+            )
+            detail = ", ".join(
+                f"{t.label} belongs to {names.get(t.restaurant_id, 'another restaurant')}" for t in strangers
+            )
+            raise ValidationError(
+                {"table_b": f"Only tables of the same restaurant can be joined ({detail})."}
+            )
+        if self.table_a_id > self.table_b_id:
+            # The pair is stored once, lower id first (the adjacency_ordered_pair constraint).
+            self.table_a_id, self.table_b_id = self.table_b_id, self.table_a_id
 
 
 class Booking(models.Model):

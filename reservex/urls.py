@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from bookings.widget import widget
 from observability.views import metrics
 from reservex.health import healthz, readyz
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("bookings.api.urls")),
     path("admin/", admin.site.urls),
+    path("widget/<slug:slug>/", widget, name="widget"),
 ]
 
 handler404 = "reservex.api.not_found"

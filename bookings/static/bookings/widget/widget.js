@@ -1,0 +1,606 @@
+/* ReserveX booking widget: plain JavaScript, no build step, public API only.
+ *
+ * Steps: search (date, guests, preferred time) -> times -> details (with a hold and its countdown)
+ * -> pending (polls, honouring Retry-After) -> done (reference, time, tables; refresh / poll).
+ * Every error answer is the envelope {"error": CODE, "message": text}; the message is shown as is,
+ * with plainer words for the few codes a guest should not have to decode.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("rxw");
+  if (!root) return;
+  var SLUG = root.dataset.restaurant;
+  var API = root.dataset.api || "/api/v1/";
+  var LOCALE = document.documentElement.lang || "en-GB";
+  var POLL_LIMIT = 90; // pending polls (about three minutes at the server's Retry-After of 2 s)
+  var REFRESH_EVERY_MS = 60000; // a confirmed booking is re-read while the page is visible
+  var RETRY_LIMIT = 4; // automatic retries of one booking request with the same Idempotency-Key
+
+  var $ = function (id) { return document.getElementById(id); };
+  var els = {
+    error: $("rxw-error"), status: $("rxw-status"),
+    searchForm: $("search-form"), date: $("rxw-date"), party: $("rxw-party"), wish: $("rxw-wish"),
+    find: $("rxw-find"), timesSummary: $("times-summary"), wishResult: $("wish-result"),
+    timesList: $("times-list"), heldSummary: $("held-summary"), countdown: $("rxw-countdown"),
+    countdownTime: $("rxw-countdown-time"), detailsForm: $("details-form"), book: $("rxw-book"),
+    pendingRef: $("pending-ref"),
+  };
+  var steps = ["search", "times", "details", "pending", "done"];
+
+  var state = {
+    day: null, // {date, party, slots}
+    dayCache: {}, // "date|party" -> promise of slots
+    hold: null, // the hold answer from the API
+    clockOffset: 0, // server time minus this device's time, from the Date header
+    attempt: null, // {key, body}: one Idempotency-Key per booking attempt, reused on retry
+    booking: null, // the last booking answer
+    timers: { countdown: null, poll: null, refresh: null },
+  };
+
+  // --- API -------------------------------------------------------------------------------------
+
+  function ApiError(code, message, status, body, retryAfter) {
+    this.code = code; this.message = message; this.status = status;
+    this.body = body || {}; this.retryAfter = retryAfter;
+  }
+
+  function retryAfterOf(response) {
+    var value = parseInt(response.headers.get("Retry-After") || "", 10);
+    return isNaN(value) ? null : Math.max(1, Math.min(value, 60));
+  }
+
+  function plainWords(code, body, status, retryAfter) {
+    if (code === "RATE_LIMITED") {
+      return "Lots of people are booking right now. Please wait " + (retryAfter || 10) +
+        " seconds and try again.";
+    }
+    if (code === "VALIDATION_ERROR") return "Please check the highlighted details.";
+    if (code === "NETWORK") {
+      return "We could not reach the restaurant's booking system. Check your connection and try again.";
+    }
+    if (body && body.message) return body.message;
+    if (status >= 500) return "Something went wrong on our side. Please try again in a moment.";
+    return "Something went wrong. Please try again.";
+  }
+
+  function api(method, path, options) {
+    options = options || {};
+    var headers = { Accept: "application/json" };
+    if (options.body) headers["Content-Type"] = "application/json";
+    Object.keys(options.headers || {}).forEach(function (k) { headers[k] = options.headers[k]; });
+    return fetch(API + path, {
+      method: method, headers: headers, cache: "no-store", credentials: "omit",
+      body: options.body ? JSON.stringify(options.body) : undefined,
+    }).catch(function () {
+      throw new ApiError("NETWORK", plainWords("NETWORK"), 0);
+    }).then(function (response) {
+      var serverDate = Date.parse(response.headers.get("Date") || "");
+      if (!isNaN(serverDate)) state.clockOffset = serverDate - Date.now();
+      var retryAfter = retryAfterOf(response);
+      var parse = response.status === 204 ? Promise.resolve(null) : response.json().catch(function () { return null; });
+      return parse.then(function (body) {
+        if (!response.ok) {
+          var code = (body && body.error) || "HTTP_" + response.status;
+          throw new ApiError(code, plainWords(code, body, response.status, retryAfter), response.status, body, retryAfter);
+        }
+        return { status: response.status, body: body, retryAfter: retryAfter };
+      });
+    });
+  }
+
+  function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  // --- screen helpers --------------------------------------------------------------------------
+
+  function show(step, focus) {
+    steps.forEach(function (name) { $("step-" + name).hidden = name !== step; });
+    root.dataset.step = step;
+    if (focus !== false) {
+      var heading = $("step-" + step).querySelector("h2");
+      if (heading) heading.focus();
+    }
+    reportHeight();
+  }
+
+  function announce(text) { els.status.textContent = text; }
+
+  function showError(error) {
+    var message = error instanceof ApiError ? error.message : String(error && error.message || error);
+    els.error.textContent = message;
+    els.error.hidden = false;
+    reportHeight();
+  }
+
+  function clearError() {
+    els.error.hidden = true;
+    els.error.textContent = "";
+    Array.prototype.forEach.call(root.querySelectorAll("[aria-invalid]"), function (el) {
+      el.removeAttribute("aria-invalid");
+    });
+    Array.prototype.forEach.call(root.querySelectorAll(".rxw-field-error"), function (el) { el.textContent = ""; });
+  }
+
+  function busy(button, on, label) {
+    if (!button) return;
+    if (on) { button.dataset.label = button.textContent; button.textContent = label; }
+    else if (button.dataset.label) { button.textContent = button.dataset.label; }
+    button.disabled = on;
+    button.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function longDate(iso) {
+    // Dates from the API are the restaurant's local dates: format them without shifting zones.
+    return new Intl.DateTimeFormat(LOCALE, { weekday: "long", day: "numeric", month: "long", timeZone: "UTC" })
+      .format(new Date(iso + "T00:00:00Z"));
+  }
+
+  function guests(n) { return n + (Number(n) === 1 ? " guest" : " guests"); }
+
+  function reportHeight() {
+    // Lets the embedding page size the iframe (see embed.js); only a number leaves the frame.
+    if (window.parent === window) return;
+    window.parent.postMessage({ type: "reservex:height", height: document.documentElement.scrollHeight }, "*");
+  }
+
+  // --- step 1: search ----------------------------------------------------------------------------
+
+  function loadDay(date, party) {
+    var key = date + "|" + party;
+    if (!state.dayCache[key]) {
+      state.dayCache[key] = api("GET", "restaurants/" + encodeURIComponent(SLUG) + "/availability?" +
+        new URLSearchParams({ date: date, party_size: party })).then(function (r) { return r.body.slots; });
+      state.dayCache[key].catch(function () { delete state.dayCache[key]; });
+    }
+    return state.dayCache[key];
+  }
+
+  function fillWishes() {
+    var chosen = els.wish.value;
+    loadDay(els.date.value, els.party.value).then(function (slots) {
+      while (els.wish.options.length > 1) els.wish.remove(1);
+      slots.forEach(function (slot) {
+        if (slot.reason === "past") return;
+        var option = el("option", { value: slot.time }, slot.time + (slot.available ? "" : " (full)"));
+        els.wish.appendChild(option);
+      });
+      els.wish.value = Array.prototype.some.call(els.wish.options, function (o) { return o.value === chosen; }) ? chosen : "";
+    }).catch(function () { /* the search itself reports errors */ });
+  }
+
+  function onSearch(event) {
+    event.preventDefault();
+    clearError();
+    var date = els.date.value, party = els.party.value, wish = els.wish.value;
+    if (!date) {
+      els.date.setAttribute("aria-invalid", "true");
+      showError("Please choose a date.");
+      els.date.focus();
+      return;
+    }
+    busy(els.find, true, "Looking…");
+    announce("Looking for tables…");
+    var day = loadDay(date, party);
+    var atWish = wish
+      ? api("GET", "restaurants/" + encodeURIComponent(SLUG) + "/availability?" +
+          new URLSearchParams({ date: date, party_size: party, time: wish })).then(function (r) { return r.body; })
+      : Promise.resolve(null);
+    Promise.all([day, atWish]).then(function (answers) {
+      state.day = { date: date, party: Number(party), slots: answers[0] };
+      renderTimes(answers[1], null);
+      show("times");
+    }).catch(showError).then(function () { busy(els.find, false); });
+  }
+
+  // --- step 2: times -----------------------------------------------------------------------------
+
+  function timeButton(time, primary) {
+    var li = el("li");
+    var button = el("button", { type: "button", class: primary ? "rxw-time rxw-time-wish" : "rxw-time", "data-time": time }, time);
+    button.addEventListener("click", function () { takeTime(time, button); });
+    li.appendChild(button);
+    return li;
+  }
+
+  function renderTimes(wishAnswer, refusal) {
+    var day = state.day;
+    var free = day.slots.filter(function (s) { return s.available; });
+    els.timesSummary.textContent = guests(day.party) + " · " + longDate(day.date);
+    els.wishResult.textContent = "";
+    els.timesList.textContent = "";
+
+    var nearest = null, lead = null;
+    if (refusal) {
+      lead = refusal.message;
+      nearest = refusal.body.alternatives || [];
+    } else if (wishAnswer) {
+      if (wishAnswer.available) {
+        lead = wishAnswer.time + " is available.";
+        nearest = [wishAnswer.time];
+      } else {
+        lead = "Sorry, " + wishAnswer.time + " is fully booked for " + guests(day.party) + ".";
+        nearest = wishAnswer.alternatives || [];
+        if (!nearest.length) lead += " There is no other time that day.";
+      }
+    }
+    if (lead) {
+      var box = el("div", { class: "rxw-wish" + (nearest && nearest.length && wishAnswer && wishAnswer.available ? " is-ok" : "") });
+      box.appendChild(el("p", {}, lead));
+      if (nearest && nearest.length) {
+        if (!(wishAnswer && wishAnswer.available)) box.appendChild(el("p", { class: "rxw-help" }, "The nearest free times:"));
+        var list = el("ul", { class: "rxw-times", "aria-label": "Suggested times" });
+        nearest.forEach(function (t) { list.appendChild(timeButton(t, true)); });
+        box.appendChild(list);
+      }
+      els.wishResult.appendChild(box);
+    }
+
+    if (!free.length) {
+      els.timesList.appendChild(el("p", { class: "rxw-empty" },
+        "There is no table for " + guests(day.party) + " on " + longDate(day.date) + ". Please try another date."));
+      announce("No free times that day.");
+      return;
+    }
+    // Group the times by service (a gap in the grid starts a new group).
+    var groups = [], last = null;
+    free.forEach(function (slot) {
+      var minutes = Number(slot.time.slice(0, 2)) * 60 + Number(slot.time.slice(3, 5));
+      if (last === null || minutes - last > 60) groups.push([]);
+      groups[groups.length - 1].push(slot.time);
+      last = minutes;
+    });
+    groups.forEach(function (times) {
+      var title = Number(times[0].slice(0, 2)) < 16 ? "Lunch" : "Evening";
+      var heading = el("h3", { class: "rxw-group" }, title);
+      var list = el("ul", { class: "rxw-times", "aria-label": title + " times" });
+      times.forEach(function (t) { list.appendChild(timeButton(t, false)); });
+      els.timesList.appendChild(heading);
+      els.timesList.appendChild(list);
+    });
+    announce(free.length + " times available on " + longDate(day.date) + ".");
+    reportHeight();
+  }
+
+  function takeTime(time, button) {
+    clearError();
+    busy(button, true, "Holding…");
+    announce("Holding a table at " + time + "…");
+    api("POST", "restaurants/" + encodeURIComponent(SLUG) + "/holds", {
+      body: { date: state.day.date, time: time, party_size: state.day.party },
+    }).then(function (r) {
+      state.hold = r.body;
+      state.hold.time = time;
+      state.attempt = null; // a new hold is a new booking attempt
+      els.heldSummary.textContent = guests(state.day.party) + " · " + longDate(state.day.date) + " · " + time;
+      startCountdown();
+      show("details");
+      announce("Table held at " + time + ". Please enter your details.");
+    }).catch(function (error) {
+      busy(button, false);
+      if (error.code === "CAPACITY_EXCEEDED" || error.code === "SLOT_UNAVAILABLE" || error.code === "HOLD_CONFLICT") {
+        // Someone else took it: show why, the nearest times, and today's fresh list.
+        delete state.dayCache[state.day.date + "|" + state.day.party];
+        loadDay(state.day.date, state.day.party).then(function (slots) {
+          state.day.slots = slots;
+          renderTimes(null, error);
+          $("times-title").focus();
+        }).catch(showError);
+        showError(error);
+      } else {
+        showError(error);
+      }
+    });
+  }
+
+  // --- step 3: details, under a hold --------------------------------------------------------------
+
+  function remainingMs() {
+    return Date.parse(state.hold.expires_at) - (Date.now() + state.clockOffset);
+  }
+
+  function startCountdown() {
+    stopCountdown();
+    var warned = false;
+    function tick() {
+      var left = Math.max(0, Math.round(remainingMs() / 1000));
+      els.countdownTime.textContent = Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2);
+      els.countdown.classList.toggle("is-low", left <= 60);
+      if (left <= 60 && !warned) { warned = true; announce("One minute left to finish your booking."); }
+      if (left <= 0) {
+        stopCountdown();
+        state.hold = null;
+        backToTimes("Your held table was released because the time ran out. Please choose a time again.");
+      }
+    }
+    tick();
+    state.timers.countdown = setInterval(tick, 1000);
+  }
+
+  function stopCountdown() {
+    clearInterval(state.timers.countdown);
+    state.timers.countdown = null;
+  }
+
+  function releaseHold() {
+    var hold = state.hold;
+    state.hold = null;
+    stopCountdown();
+    if (hold) api("DELETE", "holds/" + encodeURIComponent(hold.id)).catch(function () { /* it expires anyway */ });
+  }
+
+  function backToTimes(message) {
+    releaseHold();
+    delete state.dayCache[state.day.date + "|" + state.day.party];
+    loadDay(state.day.date, state.day.party).then(function (slots) {
+      state.day.slots = slots;
+      renderTimes(null, null);
+      show("times");
+      if (message) showError(message);
+    }).catch(showError);
+  }
+
+  function fieldErrors(fields) {
+    var map = { guest_name: "rxw-name", guest_email: "rxw-email", guest_phone: "rxw-phone", notes: "rxw-notes" };
+    var first = null, other = [];
+    Object.keys(fields || {}).forEach(function (name) {
+      var text = [].concat(fields[name]).join(" ");
+      if (name === "guest_phone") text = "Please enter a phone number using digits, spaces and + ( ) - only.";
+      var input = map[name] && $(map[name]);
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        $(map[name] + "-error").textContent = text;
+        first = first || input;
+      } else {
+        other.push(text);
+      }
+    });
+    return { first: first, other: other };
+  }
+
+  function onBook(event) {
+    event.preventDefault();
+    clearError();
+    var form = els.detailsForm;
+    var body = {
+      restaurant: SLUG,
+      date: state.day.date,
+      time: state.hold.time,
+      party_size: state.day.party,
+      guest_name: form.guest_name.value.trim(),
+      guest_email: form.guest_email.value.trim(),
+      guest_phone: form.guest_phone.value.trim(),
+      notes: form.notes.value.trim(),
+      hold_id: state.hold.id,
+    };
+    if (!body.guest_name) {
+      fieldErrors({ guest_name: "Please tell us your name." }).first.focus();
+      showError("Please check the highlighted details.");
+      return;
+    }
+    var text = JSON.stringify(body);
+    // One key per booking attempt: the same details are retried with the same key (safe: the
+    // server answers a repeat with the first answer); changed details are a new attempt.
+    if (!state.attempt || state.attempt.body !== text) state.attempt = { key: newKey(), body: text };
+    busy(els.book, true, "Booking…");
+    announce("Booking your table…");
+    sendBooking(body, state.attempt.key, 0).then(function (r) {
+      stopCountdown();
+      state.hold = null;
+      state.attempt = null;
+      remember(r.body.reference);
+      if (r.status === 202) waitForTable(r.body, r.retryAfter);
+      else showBooking(r.body);
+    }).catch(function (error) {
+      if (error.code === "VALIDATION_ERROR") {
+        var found = fieldErrors(error.body.fields);
+        showError(found.other.length ? found.other.join(" ") : error.message);
+        if (found.first) found.first.focus();
+      } else if (error.code === "HOLD_EXPIRED" || error.code === "HOLD_NOT_FOUND" || error.code === "HOLD_MISMATCH" ||
+                 error.code === "CAPACITY_EXCEEDED" || error.code === "SLOT_UNAVAILABLE") {
+        state.hold = null;
+        stopCountdown();
+        backToTimes(error.message);
+      } else {
+        showError(error);
+        els.error.focus();
+      }
+    }).then(function () { busy(els.book, false); });
+  }
+
+  function sendBooking(body, key, tries) {
+    return api("POST", "bookings", { body: body, headers: { "Idempotency-Key": key } }).catch(function (error) {
+      var transient = error.code === "NETWORK" || error.code === "IDEMPOTENCY_IN_PROGRESS" ||
+        error.code === "BUSY_RETRY" || error.code === "RATE_LIMITED" || error.status >= 500;
+      if (!transient || tries >= RETRY_LIMIT) throw error;
+      var wait = (error.retryAfter || Math.min(8, 1 + tries * 2)) * 1000;
+      announce("Still working on it — trying again in " + Math.round(wait / 1000) + " seconds…");
+      return sleep(wait).then(function () { return sendBooking(body, key, tries + 1); });
+    });
+  }
+
+  // --- step 4 and 5: pending, confirmed ------------------------------------------------------------
+
+  function waitForTable(booking, retryAfter) {
+    state.booking = booking;
+    els.pendingRef.textContent = booking.reference;
+    show("pending");
+    announce("Booking received. Choosing your table…");
+    var polls = 0;
+    function poll(delaySeconds) {
+      state.timers.poll = setTimeout(function () {
+        polls += 1;
+        api("GET", "bookings/" + encodeURIComponent(booking.reference)).then(function (r) {
+          if (r.body.status === "pending" && polls < POLL_LIMIT) return poll(r.retryAfter || 2);
+          showBooking(r.body);
+        }).catch(function (error) {
+          if (polls < POLL_LIMIT && (error.code === "NETWORK" || error.status >= 500 || error.code === "RATE_LIMITED")) {
+            return poll(error.retryAfter || 5);
+          }
+          showError(error);
+        });
+      }, (delaySeconds || 2) * 1000);
+    }
+    poll(retryAfter || 2);
+  }
+
+  var STATUS_WORDS = {
+    pending: "Being confirmed",
+    confirmed: "Confirmed",
+    seated: "Seated — enjoy your meal",
+    completed: "Completed — thank you for coming",
+    cancelled: "Cancelled",
+    rejected: "Not confirmed",
+    no_show: "Marked as not arrived",
+  };
+
+  function showBooking(booking, quiet) {
+    clearTimeout(state.timers.poll);
+    var changed = state.booking && state.booking.reference === booking.reference &&
+      (state.booking.tables.join() !== booking.tables.join() || state.booking.time !== booking.time);
+    state.booking = booking;
+    var title = {
+      confirmed: "Your table is booked", pending: "Your booking is being confirmed",
+      seated: "Your table is booked", completed: "Thank you for coming",
+      cancelled: "Your booking is cancelled", rejected: "We could not confirm your table",
+      no_show: "Your booking",
+    }[booking.status] || "Your booking";
+    $("done-title").textContent = title;
+    var lead = "";
+    if (booking.status === "confirmed") lead = "We look forward to seeing you. Please keep your reference.";
+    if (booking.status === "pending") lead = "We are still choosing your table. Refresh in a moment to see it.";
+    if (booking.status === "rejected") {
+      lead = "Sorry — no table could be found for your party after all. Please choose another time.";
+    }
+    $("done-lead").textContent = lead;
+    $("done-ref").textContent = booking.reference;
+    $("done-date").textContent = longDate(booking.date);
+    $("done-time").textContent = booking.time;
+    $("done-party").textContent = guests(booking.party_size);
+    $("done-tables-label").textContent = booking.tables.length > 1 ? "Tables" : "Table";
+    $("done-tables").textContent = booking.tables.length ? booking.tables.join(" + ") : "To be assigned";
+    $("done-status").textContent = STATUS_WORDS[booking.status] || booking.status;
+    $("done-checked").textContent = "Last checked at " +
+      new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date()) + ".";
+    $("done-cancel").hidden = !(booking.status === "confirmed" || booking.status === "pending");
+    $("cancel-confirm").hidden = true;
+    var wasOpen = root.dataset.step === "done";
+    show("done", !(quiet && wasOpen));
+    if (changed) {
+      announce("Your booking was updated: " + booking.time + ", " +
+        (booking.tables.length ? (booking.tables.length > 1 ? "tables " : "table ") + booking.tables.join(" and ") : "no table yet") + ".");
+    } else if (!quiet) {
+      announce(title + ". Reference " + booking.reference + ".");
+    }
+    scheduleRefresh();
+  }
+
+  function refresh(quiet) {
+    if (!state.booking) return Promise.resolve();
+    if (!quiet) announce("Checking your booking…");
+    return api("GET", "bookings/" + encodeURIComponent(state.booking.reference)).then(function (r) {
+      showBooking(r.body, true);
+      if (!quiet) announce("Booking checked: " + (STATUS_WORDS[r.body.status] || r.body.status) + ".");
+    }).catch(function (error) { if (!quiet) showError(error); });
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(state.timers.refresh);
+    var live = state.booking && ["pending", "confirmed", "seated"].indexOf(state.booking.status) !== -1;
+    if (!live) return;
+    state.timers.refresh = setTimeout(function () {
+      if (document.visibilityState === "visible") refresh(true); else scheduleRefresh();
+    }, state.booking.status === "pending" ? 5000 : REFRESH_EVERY_MS);
+  }
+
+  function cancelBooking(button) {
+    clearError();
+    busy(button, true, "Cancelling…");
+    api("POST", "bookings/" + encodeURIComponent(state.booking.reference) + "/cancel").then(function (r) {
+      showBooking(r.body);
+    }).catch(showError).then(function () { busy(button, false); });
+  }
+
+  // Keep the reference for a reload of the frame (storage may be blocked in a third-party frame).
+  function remember(reference) {
+    try { sessionStorage.setItem("reservex:" + SLUG, reference); } catch (e) { /* fine */ }
+  }
+
+  function recalled() {
+    var fromUrl = new URLSearchParams(location.search).get("booking");
+    if (fromUrl) return fromUrl;
+    try { return sessionStorage.getItem("reservex:" + SLUG); } catch (e) { return null; }
+  }
+
+  function startOver() {
+    clearTimeout(state.timers.refresh);
+    state.booking = null;
+    try { sessionStorage.removeItem("reservex:" + SLUG); } catch (e) { /* fine */ }
+    els.detailsForm.reset();
+    state.dayCache = {};
+    fillWishes();
+    show("search");
+  }
+
+  // --- wiring ------------------------------------------------------------------------------------
+
+  els.searchForm.addEventListener("submit", onSearch);
+  els.detailsForm.addEventListener("submit", onBook);
+  els.date.addEventListener("change", fillWishes);
+  els.party.addEventListener("change", fillWishes);
+  root.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-action]");
+    if (!target) return;
+    var action = target.dataset.action;
+    clearError();
+    if (action === "back-to-search") show("search");
+    else if (action === "release") backToTimes(null);
+    else if (action === "refresh") refresh(false);
+    else if (action === "new") startOver();
+    else if (action === "ask-cancel") { $("cancel-confirm").hidden = false; $("cancel-confirm").querySelector("button").focus(); reportHeight(); }
+    else if (action === "keep") { $("cancel-confirm").hidden = true; target.closest(".rxw-cancel").querySelector("button").focus(); }
+    else if (action === "cancel") cancelBooking(target);
+  });
+  document.addEventListener("keydown", function (event) {
+    // Escape from the details step gives the held table back, like "Choose another time".
+    if (event.key === "Escape" && root.dataset.step === "details") backToTimes(null);
+  });
+  window.addEventListener("pagehide", function () {
+    // Leaving with a hold: give the table back now rather than when it expires.
+    if (state.hold) {
+      fetch(API + "holds/" + encodeURIComponent(state.hold.id), { method: "DELETE", keepalive: true, credentials: "omit" })
+        .catch(function () { /* it expires anyway */ });
+    }
+  });
+  if (window.ResizeObserver) new ResizeObserver(reportHeight).observe(document.body);
+
+  var accent = new URLSearchParams(location.search).get("accent");
+  if (accent && /^[0-9a-fA-F]{6}$/.test(accent)) document.documentElement.style.setProperty("--rxw-accent", "#" + accent);
+
+  show("search", false);
+  var reference = recalled();
+  if (reference) {
+    api("GET", "bookings/" + encodeURIComponent(reference)).then(function (r) {
+      if (r.body.restaurant === SLUG) { state.booking = r.body; showBooking(r.body, true); }
+      else { fillWishes(); }
+    }).catch(function () { fillWishes(); });
+  } else {
+    fillWishes();
+  }
+  root.dataset.ready = "true";
+})();

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bookings.models import Booking
 
 MAX_PARTY_SIZE = 50
+
+
+@extend_schema_field({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "19:30"})
+class HourMinuteField(serializers.TimeField):
+    """A local wall-clock time written HH:MM (the schema's ``format: time`` would demand seconds)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("format", "%H:%M")
+        super().__init__(**kwargs)
 
 
 class AvailabilityQuery(serializers.Serializer[Any]):
@@ -18,7 +28,7 @@ class AvailabilityQuery(serializers.Serializer[Any]):
 
 
 class SlotOut(serializers.Serializer[Any]):
-    time = serializers.TimeField(format="%H:%M")
+    time = HourMinuteField()
     available = serializers.BooleanField()
     remaining_covers = serializers.IntegerField(allow_null=True, help_text="Null when covers are unlimited.")
     reason = serializers.CharField(allow_null=True, help_text="Why the time cannot seat the party.")
@@ -40,7 +50,7 @@ class CapacityOut(serializers.Serializer[Any]):
 class TimeAvailabilityOut(serializers.Serializer[Any]):
     restaurant = serializers.CharField()
     date = serializers.DateField()
-    time = serializers.TimeField(format="%H:%M")
+    time = HourMinuteField()
     party_size = serializers.IntegerField()
     available = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True)
@@ -95,7 +105,7 @@ class BookingOut(serializers.Serializer[Any]):
     status_reason = serializers.CharField(allow_blank=True)
     party_size = serializers.IntegerField()
     date = serializers.DateField()
-    time = serializers.TimeField(format="%H:%M")
+    time = HourMinuteField()
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     tables = serializers.ListField(child=serializers.CharField())

@@ -10,8 +10,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -80,7 +79,12 @@ class AvailabilityView(PublicView):
         parameters=[s.AvailabilityQuery],
         responses={
             200: OpenApiResponse(
-                s.DayAvailabilityOut, description="All slots of the day; with `time`, a TimeAvailabilityOut."
+                PolymorphicProxySerializer(
+                    component_name="AvailabilityOut",
+                    serializers=[s.DayAvailabilityOut, s.TimeAvailabilityOut],
+                    resource_type_field_name=None,
+                ),
+                description="All slots of the day (DayAvailabilityOut); with `time`, a TimeAvailabilityOut.",
             ),
             404: OpenApiResponse(ERROR, description="NOT_FOUND: no such restaurant"),
             **_errors(*COMMON_ERRORS),
@@ -174,7 +178,8 @@ class HoldDeleteView(PublicView):
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # As _create checks it: not blank, at most 255 characters.
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
     OpenApiParameter.HEADER,
     required=True,
     description="Unique per booking attempt (e.g. a UUID); retries with the same key and body are safe.",

@@ -1,0 +1,166 @@
+"""The anatomy of one booking, in process: SQL statements, transactions and where the time goes.
+
+Books ``--count`` tables through Django's test client (the whole middleware and view, no HTTP and
+no gunicorn), first capturing every SQL statement, then again under cProfile. Prints one JSON
+object. Run with the load test's environment (DATABASE_URL etc.)::
+
+    DJANGO_SETTINGS_MODULE=reservex.settings .venv/bin/python -m locustfiles.anatomy \
+        --restaurant stress-008 --date 2026-12-03
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import re
+import sys
+import time
+import uuid
+from datetime import date
+from datetime import time as clock_time
+from typing import Any
+
+from locustfiles.common import booking_body, percentile, slot_grid
+
+# The stages of POST /api/v1/bookings, as (label, file suffix, function name), outermost first.
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("whole request (test client)", "django/test/client.py", "post"),
+    ("BookingCreateView.post", "bookings/api/views.py", "post"),
+    ("throttles (Redis)", "rest_framework/views.py", "check_throttles"),
+    ("idempotency_claim (own transaction)", "bookings/services.py", "idempotency_claim"),
+    ("booking_create", "bookings/services.py", "booking_create"),
+    ("  booking_admit (admission transaction)", "allocator/services.py", "booking_admit"),
+    ("    resolve_slot", "allocator/slots.py", "resolve_slot"),
+    ("    lock_service_days", "allocator/locking.py", "lock_service_days"),
+    ("    _check_capacity", "allocator/services.py", "_check_capacity"),
+    ("    _plan (snapshot + planner)", "allocator/services.py", "_plan"),
+    ("      floor_snapshot", "allocator/snapshots.py", "floor_snapshot"),
+    ("      plan_tables (pure planner)", "allocator/planner.py", "plan_tables"),
+    ("    _try_assign (occupancy insert + confirm)", "allocator/services.py", "_try_assign"),
+    ("  record_attempt (telemetry rows)", "allocator/services.py", "record_attempt"),
+    ("  record_event (telemetry)", "observability/events.py", "record_event"),
+    ("  flags.get", "flags/__init__.py", "get"),
+    ("re-read attempts + booking_public", "bookings/selectors.py", "booking_public"),
+    ("idempotency_complete", "bookings/services.py", "idempotency_complete"),
+    ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
+    ("transaction commits (psycopg commit)", "psycopg/connection.py", "commit"),
+)
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+def transactions_of(statements: list[str]) -> dict[str, int]:
+    """Count explicit transactions and autocommit writes (each one is a commit, i.e. a WAL flush)."""
+    explicit = autocommit_writes = 0
+    inside = False
+    for sql in statements:
+        head = sql.strip().upper()
+        if head.startswith("BEGIN"):
+            inside = True
+            explicit += 1
+        elif head.startswith(("COMMIT", "ROLLBACK")):
+            inside = False
+        elif not inside and _WRITE.match(sql):
+            autocommit_writes += 1
+    return {
+        "explicit": explicit,
+        "autocommit_writes": autocommit_writes,
+        "commits": explicit + autocommit_writes,
+    }
+
+
+def _post(client: Any, body: dict[str, Any]) -> tuple[int, float]:
+    started = time.perf_counter()
+    response = client.post(
+        "/api/v1/bookings",
+        body,
+        content_type="application/json",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    return response.status_code, (time.perf_counter() - started) * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m locustfiles.anatomy", description=__doc__)
+    parser.add_argument("--restaurant", default="stress-008")
+    parser.add_argument("--date", required=True, type=date.fromisoformat)
+    parser.add_argument("--count", type=int, default=20, help="bookings per pass (two passes)")
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    slots = slot_grid(clock_time(17, 0), clock_time(21, 0))
+    bodies = [
+        booking_body(
+            restaurant=args.restaurant, local_date=args.date, local_time=slots[i % len(slots)], party_size=2
+        )
+        for i in range(2 * args.count + 2)
+    ]
+    for body in bodies[:2]:  # warm-up: first-request imports and connection set-up
+        _post(client, body)
+
+    per_booking: list[dict[str, Any]] = []
+    for body in bodies[2 : 2 + args.count]:
+        with CaptureQueriesContext(connection) as captured:
+            status, elapsed_ms = _post(client, body)
+        statements = [q["sql"] for q in captured.captured_queries]
+        per_booking.append(
+            {
+                "status": status,
+                "ms": elapsed_ms,
+                "statements": len(statements),
+                "sql_ms": sum(float(q["time"]) for q in captured.captured_queries) * 1000,
+                **transactions_of(statements),
+            }
+        )
+    sample = statements
+
+    profiler = cProfile.Profile()
+    profiled_ms: list[float] = []
+    for body in bodies[2 + args.count :]:
+        profiler.enable()
+        _, elapsed_ms = _post(client, body)
+        profiler.disable()
+        profiled_ms.append(elapsed_ms)
+    raw: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    stages = []
+    for label, suffix, name in STAGES:
+        cumulative = sum(
+            value[3]
+            for (filename, _, function), value in raw.items()
+            if function == name and filename.endswith(suffix)
+        )
+        stages.append({"stage": label, "ms_per_booking": cumulative * 1000 / max(1, len(profiled_ms))})
+
+    def median(key: str) -> float | None:
+        return percentile([float(b[key]) for b in per_booking], 0.5)
+
+    result = {
+        "restaurant": args.restaurant,
+        "date": args.date.isoformat(),
+        "bookings": len(per_booking),
+        "statuses": sorted({b["status"] for b in per_booking}),
+        "median_ms": median("ms"),
+        "median_sql_ms": median("sql_ms"),
+        "median_statements": median("statements"),
+        "median_commits": median("commits"),
+        "median_explicit_transactions": median("explicit"),
+        "median_autocommit_writes": median("autocommit_writes"),
+        "profiled_median_ms": percentile(profiled_ms, 0.5),
+        "stages": stages,
+        "sample_statements": [s[:160] for s in sample],
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

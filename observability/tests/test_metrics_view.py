@@ -158,6 +158,7 @@ def test_unknown_integrity_kinds_are_exported_as_other() -> None:
     metrics.set_integrity_violations({"teleported": 1, "vanished": 2})
     assert metrics.INTEGRITY_VIOLATIONS.labels("other")._value.get() == 3
     metrics.set_integrity_violations({})
+    assert metrics.INTEGRITY_VIOLATIONS.labels("other")._value.get() == 0
 
 
 def test_track_task_counts_success_retry_and_failure() -> None:

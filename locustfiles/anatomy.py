@@ -26,7 +26,7 @@ from locustfiles.common import booking_body, percentile, slot_grid
 
 # The stages of POST /api/v1/bookings, as (label, file suffix, function name), outermost first.
 STAGES: tuple[tuple[str, str, str], ...] = (
-    ("whole request (test client)", "django/test/client.py", "post"),
+    ("Django handler: middleware + view", "django/test/client.py", "__call__"),
     ("BookingCreateView.post", "bookings/api/views.py", "post"),
     ("throttles (Redis)", "rest_framework/views.py", "check_throttles"),
     ("idempotency_claim (own transaction)", "bookings/services.py", "idempotency_claim"),

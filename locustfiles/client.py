@@ -127,7 +127,7 @@ def poll_booking(
         gevent.sleep(wait)
 
 
-def write_locust_artefacts(environment: Environment, prefix: Path) -> None:
+def write_locust_artefacts(environment: Environment, prefix: Path, *, html: bool = True) -> None:
     """Write Locust's own CSV (stats, failures) and HTML report of a library-mode run."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
     writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
@@ -135,4 +135,5 @@ def write_locust_artefacts(environment: Environment, prefix: Path) -> None:
         writer.requests_csv(csv.writer(out))
     with open(f"{prefix}_failures.csv", "w", newline="") as out:
         writer.failures_csv(csv.writer(out))
-    Path(f"{prefix}.html").write_text(get_html_report(environment, show_download_link=False))
+    if html:
+        Path(f"{prefix}.html").write_text(get_html_report(environment, show_download_link=False))

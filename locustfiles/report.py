@@ -235,7 +235,7 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
     hot_records = read_records(out / "hotslot_bookings.jsonl")
     hot = level_numbers(hot_records, hot_meta) if hot_records else None
     anatomy = summary.get("anatomy", {})
-    profile = summary.get("widget", {}).get("profile", {})
+    profile = summary.get("profile", {})
 
     lines = ["# ReserveX load test report", ""]
     lines.append(
@@ -291,8 +291,9 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
                 "widget swarm",
                 plan.get("widget_restaurants", ""),
                 "14–40 days ahead",
-                f"{plan.get('widget_users')} users × {plan.get('widget_seconds')} s: availability → hold → "
-                "book with hold_id + Idempotency-Key → poll (Retry-After)",
+                f"{plan.get('widget_users')} users × {plan.get('widget_seconds')} s, think time "
+                f"{plan.get('widget_think')} s: availability → hold → book with hold_id + Idempotency-Key → "
+                "poll (Retry-After)",
             ],
             *(
                 [
@@ -310,6 +311,12 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
                 str(hot_meta.get("restaurant", plan.get("hot_restaurant"))),
                 f"{hot_meta.get('date', '?')} {plan.get('hot_time')}",
                 f"{plan.get('hot_users')} users released at once, one booking each, distinct keys",
+            ],
+            [
+                "profiled pass",
+                str(plan.get("slotfill_restaurant")),
+                "the next fresh day",
+                "the top slot-fill level again with py-spy attached (numbers not reported)",
             ],
             ["anatomy (in process)", "stress-008", "12 days ahead", "bookings through Django's test client"],
             ["pgbench", "stress-008", "2031 (rows deleted after)", "the bare SQL of one booking"],
@@ -657,6 +664,20 @@ def _stage_section(
                 "growth *outside* is waiting for a gunicorn thread and the CPU."
             )
             lines.append("")
+            level = int(levels[-1][0].get("level") or 1)
+            if last["answered"] and last["wall_s"] and level > 1:
+                every = 1000 * last["wall_s"] / last["answered"]
+                lines.append(
+                    f"The locked section: at concurrency {level} one request was answered every "
+                    f"{fmt(every)} ms, and each admitted one spent {fmt(inline_last)} ms inline with about "
+                    f"{level} in flight, i.e. ≈ {fmt(inline_last / level)} ms of work per booking done "
+                    "while holding the restaurant-day lock (inline ÷ concurrency), against "
+                    f"{fmt(first['inline_ms']['avg'])} ms for a whole inline allocation at concurrency "
+                    f"{levels[0][0].get('level')}. Admissions of one day cannot go faster than one per "
+                    "locked section, whatever the number of workers: shortening what runs under the lock "
+                    "is the lever that scales with concurrency (and decides the hot slot's drain rate)."
+                )
+                lines.append("")
     if anatomy and not anatomy.get("error"):
         lines.append(
             "**Anatomy of one booking** (in process through Django's test client, no HTTP, machine "
@@ -681,14 +702,16 @@ def _stage_section(
     summary = profile.get("summary") if profile else None
     if summary and summary.get("samples_in_requests"):
         lines.append(
-            f"**py-spy** ({profile.get('seconds')} s on web worker "
-            f"{profile.get('workers', [None])[-1]} during the "
-            f"widget swarm, wall clock with idle threads, so waiting on Postgres or the lock counts): "
+            f"**py-spy**, wall clock with idle threads (waiting on Postgres or the day lock counts where it "
+            f"waits), {profile.get('seconds')} s on web workers {profile.get('workers')} during a separate, "
+            f"profiled slot-fill pass at concurrency {profile.get('pass', {}).get('level')} on a fresh day "
+            "(its numbers are not used above): "
             f"{summary['samples_in_requests']} samples inside requests — "
-            + ", ".join(f"{k} {v['share'] * 100:.0f} %" for k, v in summary["endpoints"].items())
-            + f". Inside POST /api/v1/bookings ({summary['booking_samples']} samples; here the "
-            "hold-conversion "
-            "path), share of samples in each stage (inclusive):"
+            + ", ".join(
+                f"{k} {v['share'] * 100:.0f} %" for k, v in summary["endpoints"].items() if v["samples"]
+            )
+            + f". Inside POST /api/v1/bookings ({summary['booking_samples']} samples), the share of "
+            "samples in each stage (inclusive):"
         )
         lines.append("")
         lines += table(
@@ -700,7 +723,8 @@ def _stage_section(
             + "; ".join(
                 f"`{leaf['frame']}` {leaf['share'] * 100:.0f} %" for leaf in summary["booking_leaves"][:5]
             )
-            + ". CPU flame graph of the other worker: `profile.svg`."
+            + ". CPU flame graph (py-spy, no idle threads) of the first web worker over the same pass: "
+            "`profile.svg`."
         )
         lines.append("")
     elif profile:
@@ -779,9 +803,10 @@ def _levers(
         "3. **Do not re-read what was just written**: the 201 body re-selects the attempts and the "
         "tables the "
         "request itself produced; the outcome already has them.",
-        "4. **CPU per request**: on 2 cores shared with Postgres and the load generator, gunicorn threads "
-        "beyond ~4 per worker only queue for the GIL. Measure WEB_WORKERS=2/3 × WEB_THREADS=4 against 2 × 8; "
-        "the `client − view` column above is that queue.",
+        "4. **CPU per request**: 2 cores are shared by gunicorn, Celery, Postgres, Redis and the load "
+        "generator. The `client − view` column above is time a request waited outside the view (for a "
+        "free gthread thread, the GIL, the CPU); measure WEB_WORKERS × WEB_THREADS = 2 × 4 and 3 × 4 "
+        "against 2 × 8 before adding threads.",
     ]
     if availability_p95 is not None and availability_p95 > TARGET_AVAILABILITY_P95_MS:
         lines.append(

@@ -137,6 +137,7 @@ def run(
     max_seconds: float,
     out_prefix: Path,
     ready: Event | None = None,
+    html: bool = True,
 ) -> dict[str, object]:
     """Run ``users`` users until every job finished (or ``max_seconds``); write records and Locust files."""
     user_class.state = state  # type: ignore[attr-defined]
@@ -163,7 +164,7 @@ def run(
     for record in state.records:  # anything cut off by the deadline still gets a reason
         record.reason = classify(record)
     write_records(Path(f"{out_prefix}_bookings.jsonl"), sorted(state.records, key=lambda r: r.seq))
-    write_locust_artefacts(environment, out_prefix)
+    write_locust_artefacts(environment, out_prefix, html=html)
     meta: dict[str, object] = {
         "scenario": state.scenario,
         "level": state.level,
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--post-job-timeout", type=float, default=60.0, help="seconds to follow a 202")
     parser.add_argument("--max-seconds", type=float, default=180.0, help="hard bound on the run")
     parser.add_argument("--out-prefix", required=True, type=Path)
+    parser.add_argument("--no-html", action="store_true", help="skip Locust's HTML report")
     args = parser.parse_args(argv)
     jobs = build_jobs(args.first, args.last, args.per_slot, args.seed)
     state = FillState(
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         users=args.concurrency,
         max_seconds=args.max_seconds,
         out_prefix=args.out_prefix,
+        html=not args.no_html,
     )
     print(json.dumps(meta), flush=True)
     return 0

@@ -16,6 +16,7 @@ import sys
 import uuid
 from datetime import time
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 if __package__ in (None, ""):  # loaded by path (locust -f): make the locustfiles package importable
@@ -124,8 +125,11 @@ class WidgetUser(FastHttpUser):
         answer = submit_booking(self.client, body, record.key, record)
         if answer is not None:
             # The confirmation page reads the booking; a pending one is read until it settles.
+            answered_at = perf_counter()
             final = poll_booking(self.client, record.reference, timeout_s=self.poll_timeout, record=record)
             if final is not None:
                 record.final_status = str(final.get("status", record.final_status))
                 record.tables = list(final.get("tables") or record.tables)
+                if record.http_status == 202 and record.final_status != "pending":
+                    record.post_job_ms = (perf_counter() - answered_at) * 1000
         record.reason = classify(record)

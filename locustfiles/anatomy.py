@@ -48,6 +48,28 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("transaction commits (psycopg commit)", "psycopg/connection.py", "commit"),
 )
 
+# The stages of a refused booking (409 CAPACITY_EXCEEDED with alternatives).
+REFUSAL_STAGES: tuple[tuple[str, str, str], ...] = (
+    ("Django handler: middleware + view", "django/test/client.py", "__call__"),
+    ("booking_admit (lock + capacity read, then refused)", "allocator/services.py", "booking_admit"),
+    ("  lock_service_days", "allocator/locking.py", "lock_service_days"),
+    ("_with_alternatives (nearest bookable times)", "bookings/api/views.py", "_with_alternatives"),
+    ("  availability_at", "allocator/availability.py", "availability_at"),
+    ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
+)
+
+
+def _cumulative(raw: dict[Any, Any], suffix: str, name: str) -> float:
+    """Return the cumulative seconds of the functions called ``name`` in files ending ``suffix``."""
+    return float(
+        sum(
+            value[3]
+            for (filename, _, function), value in raw.items()
+            if function == name and filename.endswith(suffix)
+        )
+    )
+
+
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
@@ -87,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restaurant", default="stress-008")
     parser.add_argument("--date", required=True, type=date.fromisoformat)
     parser.add_argument("--count", type=int, default=20, help="bookings per pass (two passes)")
+    parser.add_argument("--full-restaurant", default="", help="a restaurant whose --full-date/time is full")
+    parser.add_argument("--full-date", type=date.fromisoformat, default=None)
+    parser.add_argument("--full-time", type=clock_time.fromisoformat, default=clock_time(19, 0))
     args = parser.parse_args(argv)
 
     import django
@@ -131,14 +156,37 @@ def main(argv: list[str] | None = None) -> int:
         profiler.disable()
         profiled_ms.append(elapsed_ms)
     raw: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    stages = []
-    for label, suffix, name in STAGES:
-        cumulative = sum(
-            value[3]
-            for (filename, _, function), value in raw.items()
-            if function == name and filename.endswith(suffix)
+    stages = [
+        {"stage": label, "ms_per_booking": _cumulative(raw, suffix, name) * 1000 / max(1, len(profiled_ms))}
+        for label, suffix, name in STAGES
+    ]
+
+    refusal: dict[str, Any] = {}
+    if args.full_restaurant and args.full_date:
+        # A refused booking (409 with alternatives) — the answer 98 % of a hot-slot burst gets.
+        refused = booking_body(
+            restaurant=args.full_restaurant,
+            local_date=args.full_date,
+            local_time=args.full_time,
+            party_size=2,
         )
-        stages.append({"stage": label, "ms_per_booking": cumulative * 1000 / max(1, len(profiled_ms))})
+        _post(client, refused)
+        plain = [_post(client, refused) for _ in range(args.count // 2)]
+        refusal_profiler = cProfile.Profile()
+        refusal_profiler.enable()
+        for _ in range(args.count // 2):
+            _post(client, refused)
+        refusal_profiler.disable()
+        refusal_raw: dict[Any, Any] = pstats.Stats(refusal_profiler).stats  # type: ignore[attr-defined]
+        per = max(1, args.count // 2)
+        refusal = {
+            "statuses": sorted({status for status, _ in plain}),
+            "median_ms": percentile([ms for _, ms in plain], 0.5),
+            "stages": [
+                {"stage": label, "ms_per_booking": _cumulative(refusal_raw, suffix, name) * 1000 / per}
+                for label, suffix, name in REFUSAL_STAGES
+            ],
+        }
 
     def median(key: str) -> float | None:
         return percentile([float(b[key]) for b in per_booking], 0.5)
@@ -156,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_autocommit_writes": median("autocommit_writes"),
         "profiled_median_ms": percentile(profiled_ms, 0.5),
         "stages": stages,
+        "refusal": refusal,
         "sample_statements": [s[:160] for s in sample],
     }
     print(json.dumps(result))

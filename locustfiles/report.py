@@ -245,6 +245,8 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         + "."
     )
     lines.append("")
+    if summary.get("aborted"):
+        lines += [f"> **Aborted:** {summary['aborted']}. Sections below cover what ran before.", ""]
     if plan.get("quick"):
         lines += [
             "> **Quick run** (`--quick`): shrunk sizes to check the harness. Do not read the numbers.",
@@ -528,11 +530,35 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
             ],
         )
         lines += table(["failure reason", "bookings"], [[k, str(v)] for k, v in hot["reasons"].items()])
+        view = histogram(hot_meta.get("metrics", {}), "reservex_booking_request_seconds")
+        stack = summary.get("stack", {})
+        threads = int(stack.get("web_workers") or 0) * int(stack.get("web_threads") or 0)
+        if view["count"] and hot["wall_s"]:
+            lines.append(
+                f"Server view time during the burst: mean {fmt(view['avg_ms'])} ms per request (p95 ≈ "
+                f"{fmt(view['p95_ms'], 0)} ms); with {threads or '?'} gunicorn threads that drains at most "
+                f"≈ {fmt(threads / (view['avg_ms'] / 1000) if threads and view['avg_ms'] else None)} "
+                f"requests/s — observed {fmt(hot['answered'] / hot['wall_s'])}/s. The rest of each guest's "
+                "wait is the queue for a free thread."
+            )
+            lines.append("")
+        refusal = anatomy.get("refusal") or {}
+        if refusal.get("statuses") == [409]:
+            parts = {s["stage"].strip(): s["ms_per_booking"] for s in refusal.get("stages", [])}
+            lines.append(
+                f"A refusal is not cheap: in process (anatomy, below) one 409 for the full hot slot takes "
+                f"{fmt(refusal.get('median_ms'))} ms (median); under cProfile "
+                f"{fmt(parts.get('_with_alternatives (nearest bookable times)'))} ms of "
+                f"{fmt(parts.get('Django handler: middleware + view'))} ms go to computing the alternatives "
+                f"and {fmt(parts.get('booking_admit (lock + capacity read, then refused)'))} ms to the "
+                "refused admission."
+            )
+            lines.append("")
         lines.append(
-            "Every request queues behind the same restaurant-day advisory lock, so the burst drains at the "
-            "rate one admission transaction allows; the wait shows up as submit time, not as errors, as "
-            "long as it stays under the 2 s lock_timeout (then 503 BUSY_RETRY + Retry-After, retried here "
-            "with the same key)."
+            "Every request, refused or not, takes the same restaurant-day advisory lock for its capacity "
+            "check, so admissions are serialised and the overload shows up as submit time, not as errors — "
+            "as long as no request waits longer than the 2 s lock_timeout for the lock (it would get 503 "
+            "BUSY_RETRY + Retry-After, which this client retries with the same key and counts as a 5xx)."
         )
         lines.append("")
     else:

@@ -199,11 +199,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
+def _wait_http(
+    url: str, timeout: float, watch: list[tuple[subprocess.Popen[bytes] | None, Path]] | None = None
+) -> None:
+    """Wait for ``url`` to answer 200; fail at once with its log if a watched process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        for process, log_path in watch or []:
+            if process is not None and process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{tail}")
         with contextlib.suppress(OSError, urllib.error.URLError):
-            request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - http to 127.0.0.1
+            request = urllib.request.Request(url)  # noqa: S310 - http to 127.0.0.1
             with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - our own 127.0.0.1
                 if response.status == 200:
                     return
@@ -277,7 +284,11 @@ def serve(env: dict[str, str], plan: Plan, deadline: Deadline) -> Iterator[Stack
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            _wait_http(f"{stack.url}/readyz", deadline.left(90))
+            _wait_http(
+                f"{stack.url}/readyz",
+                deadline.left(90),
+                watch=[(stack.web, LOGS / "gunicorn.log"), (stack.worker, LOGS / "celery.log")],
+            )
             log(
                 f"serving on {stack.url}: gunicorn gthread {plan.web_workers}x{plan.web_threads}, "
                 f"celery x{plan.celery_concurrency} (logs in {LOGS.relative_to(ROOT)})"
@@ -503,7 +514,18 @@ def _read_json(path: Path) -> dict[str, Any]:
 def run_anatomy(env: dict[str, str], plan: Plan, deadline: Deadline) -> dict[str, Any]:
     log("anatomy of one booking: SQL statements, commits and cProfile stages, in process")
     done = subprocess.run(
-        _python("-m", "locustfiles.anatomy", "--restaurant", "stress-008", "--date", plan.anatomy_day()),
+        _python(
+            *("-m", "locustfiles.anatomy", "--restaurant", "stress-008", "--date", plan.anatomy_day()),
+            # The hot slot is full by now: the same requests measure the refusal path.
+            *(
+                "--full-restaurant",
+                plan.hot_restaurant,
+                "--full-date",
+                plan.hot_day(),
+                "--full-time",
+                plan.hot_time,
+            ),
+        ),
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -623,25 +645,8 @@ def _local_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m locustfiles.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("LOADTEST_QUICK")))
-    parser.add_argument(
-        "--out", type=Path, default=Path(os.environ.get("LOADTEST_OUT", ROOT / "docs" / "load"))
-    )
-    args = parser.parse_args(argv)
-    plan = Plan.from_env(args.quick)
-    deadline = Deadline(plan.deadline_s)
-    out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("*.jsonl"), *out.glob("*_meta.json"), *out.glob("*.csv"), *out.glob("*.html")]:
-        stale.unlink()
-    summary: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "plan": asdict(plan),
-        "machine": _machine(),
-    }
-    log(f"load average {summary['machine']['loadavg_before']} on {summary['machine']['cpus']} cpus")
+def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) -> None:
+    """Set up, serve, run every scenario and the checks; fill ``summary`` as it goes."""
     external = os.environ.get("LOADTEST_URL", "").strip()
     token = os.environ.get("METRICS_TOKEN") or secrets.token_hex(16)
     with contextlib.ExitStack() as stack_exit:
@@ -733,13 +738,41 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2)
             summary["integrity_after"] = check_integrity(env, deadline)
             log(f"check_integrity after: {summary['integrity_after']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m locustfiles.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("LOADTEST_QUICK")))
+    parser.add_argument(
+        "--out", type=Path, default=Path(os.environ.get("LOADTEST_OUT", ROOT / "docs" / "load"))
+    )
+    args = parser.parse_args(argv)
+    plan = Plan.from_env(args.quick)
+    deadline = Deadline(plan.deadline_s)
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("*.jsonl"), *out.glob("*_meta.json"), *out.glob("*.csv"), *out.glob("*.html")]:
+        stale.unlink()
+    summary: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plan": asdict(plan),
+        "machine": _machine(),
+    }
+    log(f"load average {summary['machine']['loadavg_before']} on {summary['machine']['cpus']} cpus")
+    try:
+        run_all(plan, deadline, out, summary)
+    except (TimeoutError, subprocess.TimeoutExpired) as exc:
+        # Out of time: stop everything (done by the context managers) but still report what ran.
+        summary["aborted"] = f"time budget of {plan.deadline_s}s ran out: {exc}"
+        log(summary["aborted"])
     summary["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     summary["duration_s"] = round(time.monotonic() - STARTED, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     report_path = report.write_report(out, summary)
     log(f"report written to {report_path}")
-    after_ok = summary.get("integrity_after", {}).get("ok", True)
-    return 0 if after_ok else 1
+    if summary.get("aborted"):
+        return 2
+    return 0 if summary.get("integrity_after", {}).get("ok", True) else 1
 
 
 if __name__ == "__main__":

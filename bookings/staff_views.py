@@ -220,25 +220,38 @@ def placement_title(plan: DayPlan, placement: Placement) -> str:
 # --- the timeline ----------------------------------------------------------------------------------
 
 
-def timeline_window(plan: DayPlan) -> tuple[datetime, datetime]:
-    """Return whole hours covering the day's service and everything booked on it."""
-    periods = ServicePeriod.objects.filter(restaurant=plan.restaurant, weekday=plan.local_date.weekday())
+def timeline_window(plan: DayPlan, *, whole_day: bool = False) -> tuple[datetime, datetime, bool]:
+    """Return whole hours covering the service periods in use (all of them with ``whole_day``).
+
+    A period with no booking on it (lunch, on a busy evening) is left out unless asked for, so the
+    bars that matter get the width; the third value says whether anything was left out.
+    """
     restaurant = plan.restaurant
-    starts = [local_datetime(restaurant, plan.local_date, p.opens) for p in periods]
-    ends = [local_datetime(restaurant, plan.local_date, p.closes) for p in periods]
-    starts += [p.starts_at for p in plan.placements] + [b.starts_at for b in plan.unassigned]
-    ends += [p.ends_at for p in plan.placements] + [b.ends_at for b in plan.unassigned]
-    if not starts:
+    periods = [
+        (
+            local_datetime(restaurant, plan.local_date, p.opens),
+            local_datetime(restaurant, plan.local_date, p.closes),
+        )
+        for p in ServicePeriod.objects.filter(restaurant=restaurant, weekday=plan.local_date.weekday())
+    ]
+    windows = [(p.starts_at, p.ends_at) for p in plan.placements] + [
+        (b.starts_at, b.ends_at) for b in plan.unassigned
+    ]
+    used = [p for p in periods if any(start < p[1] and p[0] < end for start, end in windows)]
+    shown = periods if whole_day or not used else used
+    spans = shown + windows
+    if not spans:
         return (
             local_datetime(restaurant, plan.local_date, DEFAULT_HOURS[0]),
             local_datetime(restaurant, plan.local_date, DEFAULT_HOURS[1]),
+            False,
         )
     day_start, day_end = day_bounds(restaurant, plan.local_date)
-    first = min(starts).astimezone(plan.tz).replace(minute=0, second=0, microsecond=0)
-    last = max(ends).astimezone(plan.tz)
+    first = min(s for s, _ in spans).astimezone(plan.tz).replace(minute=0, second=0, microsecond=0)
+    last = max(e for _, e in spans).astimezone(plan.tz)
     if last.minute or last.second:
         last = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return max(first, day_start), min(last, day_end)
+    return max(first, day_start), min(last, day_end), len(shown) < len(periods)
 
 
 @dataclass
@@ -276,10 +289,12 @@ def _bar(
     )
 
 
-def timeline_context(plan: DayPlan, *, page_url: str, selected: int | None, now: datetime) -> dict[str, Any]:
+def timeline_context(
+    plan: DayPlan, *, page_url: str, selected: int | None, now: datetime, whole_day: bool = False
+) -> dict[str, Any]:
     """Return rows (one per table, grouped by section) of positioned bars, and the hour ticks."""
-    window = timeline_window(plan)
-    start, end = window
+    start, end, trimmed = timeline_window(plan, whole_day=whole_day)
+    window = (start, end)
     span = (end - start).total_seconds()
 
     def link(booking: Booking) -> str:
@@ -331,6 +346,8 @@ def timeline_context(plan: DayPlan, *, page_url: str, selected: int | None, now:
         "ticks": ticks,
         "now_left": round(now_left, 3) if now_left is not None else None,
         "now_label": hhmm(now, plan.tz),
+        "trimmed": trimmed,
+        "whole_day": whole_day,
     }
 
 
@@ -391,21 +408,18 @@ def floor_context(plan: DayPlan, instant: datetime, *, page_url: str, selected: 
     seen: set[int] = set()
     for table, x, y, width, height in boxes:
         here = by_table.get(table.pk, [])
-        # A live booking or hold wins over the faded record of a party that has left.
-        now_on = sorted((p for p in here if p.covers(instant)), key=lambda p: p.from_history)
-        current = now_on[0] if now_on else None
+        # A party that has left (completed) or never came (no-show) has freed its table.
+        current = next((p for p in here if p.covers(instant) and not p.from_history), None)
         upcoming = sorted(
             (p for p in here if p.starts_at > instant and not p.from_history), key=lambda p: p.starts_at
         )
         state = "free"
         if current is not None:
-            state = "history" if current.from_history else current.status
-            if not current.from_history:
-                busy += 1
-                key = id(current)
-                if key not in seen and current.booking is not None:
-                    seen.add(key)
-                    guests += current.party_size
+            state = current.status
+            busy += 1
+            if id(current) not in seen and current.booking is not None:
+                seen.add(id(current))  # a party on joined tables counts once
+                guests += current.party_size
         tables.append(
             {
                 "table": table,
@@ -642,7 +656,9 @@ class StaffPages:
         now = timezone.now()
         local_date = _parse_date(request.GET.get("date"), self.today(restaurant))
         plan = day_plan(restaurant, local_date, now=now)
-        page_url = self._page_url(restaurant, "timeline", {"date": local_date.isoformat()})
+        whole_day = request.GET.get("span") == "day"
+        params = {"date": local_date.isoformat(), **({"span": "day"} if whole_day else {})}
+        page_url = self._page_url(restaurant, "timeline", params)
         selected = _int(request.GET.get("booking"))
         context = self.context(request, restaurant, f"Timeline · {local_date:%A %-d %B %Y}")
         context.update(
@@ -655,7 +671,12 @@ class StaffPages:
                 "off_floor": plan.off_floor,
                 "panel": self.selected_panel(request, restaurant, "timeline", {}),
                 "statuses": LEGEND,
-                **timeline_context(plan, page_url=page_url, selected=selected, now=now),
+                **timeline_context(plan, page_url=page_url, selected=selected, now=now, whole_day=whole_day),
+                "span_url": self._page_url(
+                    restaurant,
+                    "timeline",
+                    {"date": local_date.isoformat(), **({} if whole_day else {"span": "day"})},
+                ),
                 **self._nav(restaurant, local_date, "timeline", {}),
             }
         )

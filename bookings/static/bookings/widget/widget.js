@@ -16,6 +16,7 @@
   var POLL_LIMIT = 90; // pending polls (about three minutes at the server's Retry-After of 2 s)
   var REFRESH_EVERY_MS = 60000; // a confirmed booking is re-read while the page is visible
   var RETRY_LIMIT = 4; // automatic retries of one booking request with the same Idempotency-Key
+  var HOLD_SECONDS = Number(root.dataset.holdSeconds) || 300;
 
   var $ = function (id) { return document.getElementById(id); };
   var els = {
@@ -75,8 +76,9 @@
     }).catch(function () {
       throw new ApiError("NETWORK", plainWords("NETWORK"), 0);
     }).then(function (response) {
+      // The Date header has whole seconds: take the middle of that second as the server's now.
       var serverDate = Date.parse(response.headers.get("Date") || "");
-      if (!isNaN(serverDate)) state.clockOffset = serverDate - Date.now();
+      if (!isNaN(serverDate)) state.clockOffset = serverDate + 500 - Date.now();
       var retryAfter = retryAfterOf(response);
       var parse = response.status === 204 ? Promise.resolve(null) : response.json().catch(function () { return null; });
       return parse.then(function (body) {
@@ -172,8 +174,11 @@
   }
 
   function fillWishes() {
-    var chosen = els.wish.value;
-    loadDay(els.date.value, els.party.value).then(function (slots) {
+    var date = els.date.value, party = els.party.value;
+    loadDay(date, party).then(function (slots) {
+      // An answer for an earlier choice of date or guests arrives late: ignore it.
+      if (els.date.value !== date || els.party.value !== party) return;
+      var chosen = els.wish.value; // read now: the guest may have picked while this loaded
       while (els.wish.options.length > 1) els.wish.remove(1);
       slots.forEach(function (slot) {
         if (slot.reason === "past") return;
@@ -228,14 +233,15 @@
     var nearest = null, lead = null;
     if (refusal) {
       lead = refusal.message;
-      nearest = refusal.body.alternatives || [];
+      nearest = (refusal.body.alternatives || []).slice().sort();
     } else if (wishAnswer) {
       if (wishAnswer.available) {
         lead = wishAnswer.time + " is available.";
         nearest = [wishAnswer.time];
       } else {
         lead = "Sorry, " + wishAnswer.time + " is fully booked for " + guests(day.party) + ".";
-        nearest = wishAnswer.alternatives || [];
+        // The API lists the nearest first; a guest scans them more easily in time order.
+        nearest = (wishAnswer.alternatives || []).slice().sort();
         if (!nearest.length) lead += " There is no other time that day.";
       }
     }
@@ -257,16 +263,14 @@
       announce("No free times that day.");
       return;
     }
-    // Group the times by service (a gap in the grid starts a new group).
-    var groups = [], last = null;
-    free.forEach(function (slot) {
-      var minutes = Number(slot.time.slice(0, 2)) * 60 + Number(slot.time.slice(3, 5));
-      if (last === null || minutes - last > 60) groups.push([]);
-      groups[groups.length - 1].push(slot.time);
-      last = minutes;
-    });
-    groups.forEach(function (times) {
-      var title = Number(times[0].slice(0, 2)) < 16 ? "Lunch" : "Evening";
+    // Lunch and evening times in two groups (times are "HH:MM", so they compare as text).
+    var groups = [
+      free.filter(function (s) { return s.time < "16:00"; }).map(function (s) { return s.time; }),
+      free.filter(function (s) { return s.time >= "16:00"; }).map(function (s) { return s.time; }),
+    ];
+    groups.forEach(function (times, index) {
+      if (!times.length) return;
+      var title = index === 0 ? "Lunch" : "Evening";
       var heading = el("h3", { class: "rxw-group" }, title);
       var list = el("ul", { class: "rxw-times", "aria-label": title + " times" });
       times.forEach(function (t) { list.appendChild(timeButton(t, false)); });
@@ -311,7 +315,8 @@
   // --- step 3: details, under a hold --------------------------------------------------------------
 
   function remainingMs() {
-    return Date.parse(state.hold.expires_at) - (Date.now() + state.clockOffset);
+    var left = Date.parse(state.hold.expires_at) - (Date.now() + state.clockOffset);
+    return Math.min(left, HOLD_SECONDS * 1000); // a skewed clock must not promise more than the hold
   }
 
   function startCountdown() {

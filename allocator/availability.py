@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 
 from allocator.capacity import CapacityLimits, CapacityRequest, EnforcementMode, Seating, evaluate, usage_at
 from allocator.planner import FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
-from allocator.slots import local_datetime
+from allocator.slots import exists_locally, local_datetime
 from allocator.snapshots import (
     enforcement_mode,
     floor_snapshot,
@@ -49,12 +49,15 @@ def availability_day(
     restaurant: Restaurant, local_date: date, party_size: int, *, now: datetime
 ) -> list[SlotAvailability]:
     """Return every start time of the day, in order, with whether it can seat the party."""
+    tz = restaurant_tz(restaurant)
+    today = now.astimezone(tz).date()
+    horizon_end = today + timedelta(days=restaurant.booking_horizon_days)
+    if not today - timedelta(days=1) <= local_date <= horizon_end:
+        return []  # nothing bookable; also keeps date arithmetic far from datetime's limits
     periods = periods_on(restaurant, local_date)
     if not periods:
         return []
-    tz = restaurant_tz(restaurant)
     overrides = overrides_on(restaurant, local_date)
-    horizon_end = now.astimezone(tz).date() + timedelta(days=restaurant.booking_horizon_days)
     interval = timedelta(minutes=restaurant.slot_interval_minutes)
     turn = restaurant.turn_time(party_size)
     mode = enforcement_mode(restaurant)
@@ -73,13 +76,13 @@ def availability_day(
         limits = limits_for(period, overrides)
         for slot_time in slot_times(period, restaurant.slot_interval_minutes):
             starts_at = local_datetime(restaurant, local_date, slot_time)
+            if not exists_locally(restaurant, starts_at, slot_time):
+                continue  # skipped by the clocks going forward
             ends_at = starts_at + turn
             booked = usage_at(seatings, starts_at, ends_at, interval).peak_covers
             reason: str | None = None
             if starts_at <= now:
                 reason = "past"
-            elif local_date > horizon_end:
-                reason = "beyond_horizon"
             elif limits.closed:
                 reason = "closed"
             else:

@@ -79,3 +79,11 @@ class TablesUnavailable(DomainError):
 
     code = "TABLES_UNAVAILABLE"
     status = 409
+
+
+class IdempotencyInProgress(DomainError):
+    code = "IDEMPOTENCY_IN_PROGRESS"
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("A request with this Idempotency-Key is still being processed.", retry_after=1)

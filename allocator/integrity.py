@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 
-from allocator.capacity import CapacityLimits, Seating, usage_at
+from allocator.capacity import Seating, usage_at
 from allocator.snapshots import limits_for, overrides_on, period_for, periods_on, restaurant_tz
-from bookings.models import Booking, Hold, Restaurant, TableAdjacency
+from bookings.models import (
+    Booking,
+    CapacityOverride,
+    Hold,
+    Restaurant,
+    ServicePeriod,
+    TableAdjacency,
+)
 
 KINDS = ("overlap", "over_capacity", "unseated_confirmed", "stale_pending")
 
@@ -109,21 +117,26 @@ def _check_capacity(report: IntegrityReport, bookings: object, *, now: datetime)
         ]
         interval = timedelta(minutes=restaurant.slot_interval_minutes)
         tz = restaurant_tz(restaurant)
-        limits_cache: dict[tuple[object, ...], CapacityLimits | None] = {}
+        # Sorted by start, so each booking is compared only with the seatings that can overlap it.
+        seatings.sort(key=lambda seating: seating.starts_at)
+        starts = [seating.starts_at for seating in seatings]
+        longest = max((seating.ends_at - seating.starts_at for seating in seatings), default=timedelta(0))
+        periods_by_day: dict[date, list[ServicePeriod]] = {}
+        overrides_by_day: dict[date, dict[str, CapacityOverride]] = {}
         for starts_at, ends_at, _party, override, reference in rows:
             if override:
                 continue
             local = starts_at.astimezone(tz)
-            key = (local.date(), local.time())
-            if key not in limits_cache:
-                period = period_for(periods_on(restaurant, local.date()), local.time().replace(tzinfo=None))
-                limits_cache[key] = (
-                    limits_for(period, overrides_on(restaurant, local.date())) if period else None
-                )
-            limits = limits_cache[key]
-            if limits is None:
+            day = local.date()
+            if day not in periods_by_day:
+                periods_by_day[day] = periods_on(restaurant, day)
+                overrides_by_day[day] = overrides_on(restaurant, day)
+            period = period_for(periods_by_day[day], local.time().replace(tzinfo=None))
+            if period is None:
                 continue
-            covers, parties, pacing = usage_at(seatings, starts_at, ends_at, interval)
+            limits = limits_for(period, overrides_by_day[day])
+            nearby = seatings[bisect_left(starts, starts_at - longest) : bisect_left(starts, ends_at)]
+            covers, parties, pacing = usage_at(nearby, starts_at, ends_at, interval)
             broken = [
                 f"{name} {value} > {limit}"
                 for name, value, limit in (

@@ -8,10 +8,11 @@ by the exclusion constraint whatever happens here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
-from django.db import OperationalError, connection
+from django.db import DatabaseError, OperationalError, connection
 
 from allocator.errors import LockTimeout
 
@@ -39,5 +40,29 @@ def lock_service_days(restaurant_id: int, days: Iterable[date], *, timeout_ms: i
                 cursor.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [restaurant_id, day_key])
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
+            raise LockTimeout() from exc
+        raise
+
+
+# lock_not_available (lock_timeout), deadlock_detected, exclusion_violation.
+RETRYABLE_SQLSTATES = frozenset({"55P03", "40P01", "23P01"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Return whether a database error is a lost race, to retry with a fresh snapshot."""
+    return isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+@contextmanager
+def busy_means_retry() -> Iterator[None]:
+    """Turn a lost race anywhere in a locked transaction into LockTimeout (503 + Retry-After).
+
+    ``lock_timeout`` stays set for the rest of the transaction, so any later wait (a row lock, a
+    foreign-key check at COMMIT) can time out too; none of them may become a 500.
+    """
+    try:
+        yield
+    except DatabaseError as exc:
+        if is_retryable(exc):
             raise LockTimeout() from exc
         raise

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -28,16 +29,17 @@ from allocator.errors import (
     HoldExpired,
     HoldMismatch,
     HoldNotFound,
+    IdempotencyInProgress,
     InvalidTransition,
     TablesUnavailable,
 )
-from allocator.locking import lock_service_days
+from allocator.locking import busy_means_retry, is_retryable, lock_service_days
 from allocator.planner import Decision, FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
 from allocator.slots import Slot, resolve_slot
 from allocator.snapshots import (
-    enforcement_mode,
     floor_snapshot,
     planner_settings,
+    planner_settings_from,
     release_expired_holds,
     seatings_between,
     service_days,
@@ -49,21 +51,24 @@ from observability.models import AllocationAttempt
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE_SQLSTATES = {"23P01", "40P01", "55P03"}  # exclusion violation, deadlock, lock timeout
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(exc.__cause__, "sqlstate", None)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Return whether a database error is a lost race to retry with a fresh snapshot."""
-    return isinstance(exc, DatabaseError) and _sqlstate(exc) in RETRYABLE_SQLSTATES
-
 
 def _emit(event_type: str, **kwargs: object) -> None:
-    """Record an event once the surrounding transaction commits (or now, outside one)."""
-    transaction.on_commit(partial(record_event, event_type, **kwargs))  # type: ignore[arg-type]
+    """Record an event once the surrounding transaction commits (or now, outside one).
+
+    Robust: telemetry failing after the commit must not turn a stored booking into an error.
+    """
+    transaction.on_commit(partial(record_event, event_type, **kwargs), robust=True)  # type: ignore[arg-type]
+
+
+def _record_refusal(exc: CapacityExceeded, restaurant: Restaurant, party_size: int) -> None:
+    """Record a capacity refusal; called after the refused transaction has rolled back."""
+    record_event(
+        "booking.capacity_exceeded",
+        restaurant_id=restaurant.pk,
+        party_size=party_size,
+        reason=exc.extra.get("reason"),
+        starts_at=exc.extra.get("starts_at"),
+    )
 
 
 # --- capacity ------------------------------------------------------------------------------------
@@ -75,6 +80,7 @@ def _check_capacity(
     party_size: int,
     *,
     now: datetime,
+    flag_values: dict[str, Any],
     exclude_hold_id: UUID | None = None,
     staff_override: bool = False,
 ) -> CapacityDecision:
@@ -82,7 +88,7 @@ def _check_capacity(
 
     Must run under the service-day lock so that two admissions cannot both see the last seat.
     """
-    mode = enforcement_mode(restaurant)
+    mode = EnforcementMode(flag_values["capacity.enforcement"])
     if staff_override:
         mode = EnforcementMode.SHADOW  # counted and recorded, never refused
     seatings = seatings_between(
@@ -128,10 +134,13 @@ def _plan(
     ends_at: datetime,
     *,
     now: datetime,
+    settings: PlannerSettings,
     exclude_booking_id: int | None = None,
     exclude_hold_id: UUID | None = None,
     include_pending: bool = False,
+    pending_created_before: datetime | None = None,
 ) -> Decision:
+    """Plan on a fresh snapshot; with ``include_pending``, waiting bookings are seated first."""
     floor = floor_snapshot(
         restaurant.pk,
         starts_at,
@@ -140,9 +149,10 @@ def _plan(
         exclude_booking_id=exclude_booking_id,
         exclude_hold_id=exclude_hold_id,
     )
-    settings = planner_settings(restaurant)
     if include_pending:
-        floor = _seat_pending_first(floor, restaurant.pk, starts_at, ends_at, settings, exclude_booking_id)
+        floor = _seat_pending_first(
+            floor, restaurant.pk, starts_at, ends_at, settings, exclude_booking_id, pending_created_before
+        )
     decision = plan_tables(
         floor, PlanRequest(party_size=party_size, starts_at=starts_at, ends_at=ends_at), settings
     )
@@ -157,11 +167,13 @@ def _seat_pending_first(
     ends_at: datetime,
     settings: PlannerSettings,
     exclude_booking_id: int | None,
+    created_before: datetime | None,
 ) -> FloorSnapshot:
     """Return the floor with admitted-but-unassigned bookings seated on paper, oldest first.
 
     Admission must not promise a table that a pending booking (waiting for its background job)
-    will need, or the job would find none and reject a booking that was accepted.
+    will need, or the job would find none and reject a booking that was accepted. A job seats
+    only the bookings older than its own, so younger ones cannot take an older one's table.
     """
     pending = Booking.objects.filter(
         restaurant_id=restaurant_id,
@@ -171,6 +183,8 @@ def _seat_pending_first(
     )
     if exclude_booking_id is not None:
         pending = pending.exclude(pk=exclude_booking_id)
+    if created_before is not None:
+        pending = pending.filter(created_at__lt=created_before)
     for party, p_start, p_end in pending.order_by("created_at").values_list(
         "party_size", "starts_at", "ends_at"
     ):
@@ -346,68 +360,99 @@ def booking_admit(
     """
     now = now or timezone.now()
     started = time.perf_counter()
-    with transaction.atomic(durable=True):
-        slot = resolve_slot(restaurant, starts_at, party_size, now=now)
-        hold = _hold_for_conversion(hold_id, restaurant, party_size, starts_at, now=now) if hold_id else None
-        lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-        capacity = _check_capacity(
-            restaurant, slot, party_size, now=now, exclude_hold_id=hold_id, staff_override=staff_override
-        )
-        booking = Booking.objects.create(
-            restaurant=restaurant,
-            party_size=party_size,
-            starts_at=slot.starts_at,
-            ends_at=hold.ends_at if hold else slot.ends_at,
-            guest_name=guest_name,
-            guest_email=guest_email,
-            guest_phone=guest_phone,
-            notes=notes,
-            source=source,
-            capacity_override=staff_override and capacity.would_refuse,
-        )
-        if idempotency_key_id is not None:
-            # In the same transaction: a key never exists without the booking it created, or
-            # the booking without its key.
-            IdempotencyKey.objects.filter(pk=idempotency_key_id).update(booking=booking)
-        first: AttemptResult | None = None
-        if hold is not None:
-            _convert_hold(hold, booking, now=now)
-        else:
-            release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
-            decision = _plan(
-                restaurant, party_size, slot.starts_at, slot.ends_at, now=now, include_pending=True,
-                exclude_booking_id=booking.pk,
-            )  # fmt: skip
-            if decision.plan is None:
-                raise CapacityExceeded(
-                    "No table can seat this party at that time.",
-                    reason=decision.failure_reason,
-                    starts_at=slot.starts_at.isoformat(),
-                    party_size=party_size,
+    flag_values = flags.get_all(restaurant)  # read once, before the lock is taken
+    settings = planner_settings_from(flag_values)
+    try:
+        with busy_means_retry(), transaction.atomic(durable=True):
+            slot = resolve_slot(restaurant, starts_at, party_size, now=now)
+            hold = None
+            if hold_id is not None:
+                hold = _hold_for_conversion(hold_id, restaurant, party_size, starts_at, now=now)
+                # The booking keeps the held window, so capacity and locks are taken for it.
+                slot = replace(slot, ends_at=hold.ends_at)
+            lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
+            capacity = _check_capacity(
+                restaurant,
+                slot,
+                party_size,
+                now=now,
+                flag_values=flag_values,
+                exclude_hold_id=hold_id,
+                staff_override=staff_override,
+            )
+            booking = Booking.objects.create(
+                restaurant=restaurant,
+                party_size=party_size,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                guest_name=guest_name,
+                guest_email=guest_email,
+                guest_phone=guest_phone,
+                notes=notes,
+                source=source,
+                capacity_override=staff_override and capacity.would_refuse,
+            )
+            if idempotency_key_id is not None:
+                _bind_idempotency_key(idempotency_key_id, booking)
+            first: AttemptResult | None = None
+            if hold is not None:
+                _convert_hold(hold, booking, now=now)
+            else:
+                release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+                decision = _plan(
+                    restaurant,
+                    party_size,
+                    slot.starts_at,
+                    slot.ends_at,
+                    now=now,
+                    settings=settings,
+                    include_pending=True,
+                    exclude_booking_id=booking.pk,
                 )
-            if assign:
-                outcome = _try_assign(booking, decision, now=now)
-                first = _attempt_result(outcome, 1, started, decision)
-        # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
-        profile = capacity.as_dict() if flags.get("debug.capacity_profiling", restaurant) else {}
-        _emit(
-            "booking.created",
-            restaurant_id=restaurant.pk,
-            booking_id=booking.pk,
-            party_size=party_size,
-            source=source,
-            status=booking.status,
-            **{
-                k: profile[k]
-                for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
-                if k in profile
-            },
-        )
+                if decision.plan is None:
+                    raise CapacityExceeded(
+                        "No table can seat this party at that time.",
+                        reason=decision.failure_reason,
+                        starts_at=slot.starts_at.isoformat(),
+                        party_size=party_size,
+                    )
+                if assign:
+                    outcome = _try_assign(booking, decision, now=now)
+                    first = _attempt_result(outcome, 1, started, decision)
+            # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
+            profile = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
+            _emit(
+                "booking.created",
+                restaurant_id=restaurant.pk,
+                booking_id=booking.pk,
+                party_size=party_size,
+                source=source,
+                status=booking.status,
+                **{
+                    k: profile[k]
+                    for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
+                    if k in profile
+                },
+            )
+    except CapacityExceeded as exc:
+        _record_refusal(exc, restaurant, party_size)
+        raise
     admission = Admission(booking=booking, capacity=capacity, first_attempt=first)
     if first is not None:
         record_attempt(booking, first, AllocationAttempt.Mode.INLINE)
         admission.attempts.append(first)
     return admission
+
+
+def _bind_idempotency_key(key_id: int, booking: Booking) -> None:
+    """Tie the key to its booking in the admission transaction; refuse a second booking for it.
+
+    The conditional update is the guard: a request that took over a stale key and a slow first
+    request cannot both bind a booking (the loser rolls back its admission).
+    """
+    bound = IdempotencyKey.objects.filter(pk=key_id, booking__isnull=True).update(booking=booking)
+    if not bound:
+        raise IdempotencyInProgress()
 
 
 def booking_allocate(
@@ -419,8 +464,13 @@ def booking_allocate(
     decision: Decision | None = None
     try:
         with transaction.atomic(durable=True):
+            # Lock the booking row only (not the restaurant), and without blocking the foreign-key
+            # checks of other transactions that reference it.
             booking = (
-                Booking.objects.select_for_update().select_related("restaurant").filter(pk=booking_id).first()
+                Booking.objects.select_for_update(of=("self",), no_key=True)
+                .select_related("restaurant")
+                .filter(pk=booking_id)
+                .first()
             )
             if booking is None:
                 raise BookingNotFound("No such booking.")
@@ -428,7 +478,15 @@ def booking_allocate(
                 return AttemptResult(outcome="already_done", attempt=attempt, total_ms=0.0)
             release_expired_holds(booking.restaurant_id, booking.starts_at, booking.ends_at, now=now)
             decision = _plan(
-                booking.restaurant, booking.party_size, booking.starts_at, booking.ends_at, now=now
+                booking.restaurant,
+                booking.party_size,
+                booking.starts_at,
+                booking.ends_at,
+                now=now,
+                settings=planner_settings(booking.restaurant),
+                include_pending=True,
+                exclude_booking_id=booking.pk,
+                pending_created_before=booking.created_at,
             )
             outcome = _try_assign(booking, decision, now=now)
     except DatabaseError as exc:
@@ -482,7 +540,7 @@ def booking_cancel(*, booking: Booking, now: datetime | None = None) -> Booking:
 def _hold_for_conversion(
     hold_id: UUID, restaurant: Restaurant, party_size: int, starts_at: datetime, *, now: datetime
 ) -> Hold:
-    hold = Hold.objects.select_for_update().filter(pk=hold_id, restaurant=restaurant).first()
+    hold = Hold.objects.select_for_update(no_key=True).filter(pk=hold_id, restaurant=restaurant).first()
     if hold is None or hold.released_at is not None:
         raise HoldNotFound("That hold does not exist or was released.")
     if hold.booking_id is not None:
@@ -491,6 +549,12 @@ def _hold_for_conversion(
         raise HoldExpired("That hold has expired; please choose a time again.")
     if hold.starts_at != starts_at or party_size > hold.party_size:
         raise HoldMismatch("The booking must match the held time and party size.")
+    if party_size < hold.party_size:
+        # A smaller party may keep the held tables only if they still suit it (a table's minimum).
+        held = TableOccupancy.objects.filter(hold=hold, released_at__isnull=True)
+        minimums = list(held.values_list("table__min_party", flat=True))
+        if len(minimums) == 1 and minimums[0] > party_size:
+            raise HoldMismatch("The held table is for larger parties; please choose a time again.")
     return hold
 
 
@@ -513,12 +577,47 @@ def _convert_hold(hold: Hold, booking: Booking, *, now: datetime) -> None:
 def hold_create(
     *, restaurant: Restaurant, party_size: int, starts_at: datetime, now: datetime | None = None
 ) -> Hold:
-    """Set tables aside for a guest for the restaurant's hold TTL; counts against capacity."""
+    """Set tables aside for a guest for the restaurant's hold TTL; counts against capacity.
+
+    If the planned tables are taken between the snapshot and the write (a background job won the
+    race), the hold is planned once more on a fresh snapshot, unless ``holds.strict_conflicts``
+    says to refuse at once.
+    """
     now = now or timezone.now()
-    with transaction.atomic(durable=True):
+    flag_values = flags.get_all(restaurant)
+    attempts = 1 if flag_values["holds.strict_conflicts"] else 2
+    for attempt in range(1, attempts + 1):
+        try:
+            return _hold_attempt(restaurant, party_size, starts_at, now=now, flag_values=flag_values)
+        except CapacityExceeded as exc:
+            _record_refusal(exc, restaurant, party_size)
+            raise
+        except HoldConflict:
+            metrics.HOLD_CONFLICTS.inc()
+            record_event(
+                "hold.strict_conflict",
+                restaurant_id=restaurant.pk,
+                party_size=party_size,
+                starts_at=starts_at.isoformat(),
+                attempt=attempt,
+            )
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _hold_attempt(
+    restaurant: Restaurant,
+    party_size: int,
+    starts_at: datetime,
+    *,
+    now: datetime,
+    flag_values: dict[str, Any],
+) -> Hold:
+    with busy_means_retry(), transaction.atomic(durable=True):
         slot = resolve_slot(restaurant, starts_at, party_size, now=now)
         lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-        _check_capacity(restaurant, slot, party_size, now=now)
+        _check_capacity(restaurant, slot, party_size, now=now, flag_values=flag_values)
         hold = Hold.objects.create(
             restaurant=restaurant,
             party_size=party_size,
@@ -526,48 +625,40 @@ def hold_create(
             ends_at=slot.ends_at,
             expires_at=now + timedelta(seconds=restaurant.hold_ttl_seconds),
         )
-        strict = flags.get("holds.strict_conflicts", restaurant)
-        for attempt in (1, 2):
-            decision = _plan(
-                restaurant, party_size, slot.starts_at, slot.ends_at, now=now, include_pending=True
+        # Expired holds look free to the planner; release them so their tables really are.
+        release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+        decision = _plan(
+            restaurant,
+            party_size,
+            slot.starts_at,
+            slot.ends_at,
+            now=now,
+            settings=planner_settings_from(flag_values),
+            include_pending=True,
+        )
+        if decision.plan is None:
+            raise CapacityExceeded(
+                "No table can seat this party at that time.",
+                reason=decision.failure_reason,
+                starts_at=slot.starts_at.isoformat(),
+                party_size=party_size,
             )
-            if decision.plan is None:
-                raise CapacityExceeded(
-                    "No table can seat this party at that time.",
-                    reason=decision.failure_reason,
-                    starts_at=slot.starts_at.isoformat(),
-                    party_size=party_size,
-                )
-            try:
-                _write_windows(
-                    restaurant_id=restaurant.pk,
-                    table_ids=decision.plan.table_ids,
-                    starts_at=slot.starts_at,
-                    ends_at=slot.ends_at,
-                    kind=TableOccupancy.Kind.HOLD,
-                    hold_id=hold.pk,
-                    expires_at=hold.expires_at,
-                )
-            except DatabaseError as exc:
-                if not is_retryable(exc):
-                    raise
-                metrics.HOLD_CONFLICTS.inc()
-                if strict or attempt == 2:
-                    transaction.on_commit(
-                        partial(
-                            record_event,
-                            "hold.strict_conflict",
-                            restaurant_id=restaurant.pk,
-                            party_size=party_size,
-                            starts_at=slot.starts_at.isoformat(),
-                        )
-                    )
-                    raise HoldConflict("Those tables were just taken; please try again.") from exc
-                release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
-                continue
-            hold.allocation_reason = decision.as_reason()
-            hold.save(update_fields=["allocation_reason"])
-            break
+        try:
+            _write_windows(
+                restaurant_id=restaurant.pk,
+                table_ids=decision.plan.table_ids,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                kind=TableOccupancy.Kind.HOLD,
+                hold_id=hold.pk,
+                expires_at=hold.expires_at,
+            )
+        except DatabaseError as exc:
+            if not is_retryable(exc):
+                raise
+            raise HoldConflict("Those tables were just taken; please try again.") from exc
+        hold.allocation_reason = decision.as_reason()
+        hold.save(update_fields=["allocation_reason"])
         _emit(
             "hold.created",
             restaurant_id=restaurant.pk,
@@ -665,43 +756,55 @@ def booking_move(
     restaurant = booking.restaurant
     if override and not restaurant.allow_staff_override:
         raise OverrideNotAllowed("This restaurant does not allow staff to override its capacity rules.")
-    with transaction.atomic(durable=True):
-        current = Booking.objects.select_for_update().get(pk=booking.pk)
+    flag_values = flags.get_all(restaurant)
+    with busy_means_retry(), transaction.atomic(durable=True):
+        current = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
         if current.status not in (Booking.Status.PENDING, Booking.Status.CONFIRMED, Booking.Status.SEATED):
-            raise InvalidTransition(f"A {current.get_status_display().lower()} booking cannot be moved.")
+            status = current.get_status_display().lower()
+            raise InvalidTransition(f"A {status} booking cannot be moved.")
         new_start = starts_at or current.starts_at
-        slot = resolve_slot(
-            restaurant, new_start, current.party_size, now=now, allow_past=new_start == current.starts_at
-        )
-        new_end = new_start + restaurant.turn_time(current.party_size)
+        retime = new_start != current.starts_at
+        new_end = (new_start + restaurant.turn_time(current.party_size)) if retime else current.ends_at
         lock_service_days(
             restaurant.pk,
             service_days(restaurant, current.starts_at, current.ends_at)
             + service_days(restaurant, new_start, new_end),
         )
-        capacity = evaluate(
-            slot.limits,
-            seatings_between(restaurant.pk, new_start, new_end, now=now, exclude_booking_id=current.pk),
-            CapacityRequest(
-                starts_at=new_start,
-                ends_at=new_end,
-                party_size=current.party_size,
-                slot_interval=slot.slot_interval,
-            ),
-            EnforcementMode.SHADOW if override else enforcement_mode(restaurant),
-        )
-        if not capacity.admitted:
-            raise CapacityExceeded(
-                "That time is full under the capacity rules.",
-                reason=capacity.reason,
-                starts_at=new_start.isoformat(),
+        capacity: CapacityDecision | None = None
+        if retime:
+            # A new time is judged like a guest's booking; re-tabling a party at its own time is
+            # not (it adds no covers, and the party may already be seated).
+            slot = resolve_slot(restaurant, new_start, current.party_size, now=now)
+            capacity = evaluate(
+                slot.limits,
+                seatings_between(restaurant.pk, new_start, new_end, now=now, exclude_booking_id=current.pk),
+                CapacityRequest(
+                    starts_at=new_start,
+                    ends_at=new_end,
+                    party_size=current.party_size,
+                    slot_interval=slot.slot_interval,
+                ),
+                EnforcementMode.SHADOW if override else EnforcementMode(flag_values["capacity.enforcement"]),
             )
+            if not capacity.admitted:
+                raise CapacityExceeded(
+                    "That time is full under the capacity rules.",
+                    reason=capacity.reason,
+                    starts_at=new_start.isoformat(),
+                )
         if table_labels:
             table_ids = _staff_tables(restaurant, table_labels, current.party_size, current.reference)
             reason: dict[str, object] = {"chosen_by_staff": actor_id, "tables": table_labels}
         else:
             decision = _plan(
-                restaurant, current.party_size, new_start, new_end, now=now, exclude_booking_id=current.pk
+                restaurant,
+                current.party_size,
+                new_start,
+                new_end,
+                now=now,
+                settings=planner_settings_from(flag_values),
+                exclude_booking_id=current.pk,
+                include_pending=True,
             )
             if decision.plan is None:
                 raise TablesUnavailable("No table is free for this party at that time.")
@@ -727,7 +830,8 @@ def booking_move(
         if current.status == Booking.Status.PENDING:
             current.status = Booking.Status.CONFIRMED
             current.confirmed_at = now
-        current.capacity_override = current.capacity_override or capacity.would_refuse
+        overridden = capacity is not None and capacity.would_refuse
+        current.capacity_override = current.capacity_override or overridden
         current.save()
         _emit(
             "booking.moved",
@@ -737,7 +841,7 @@ def booking_move(
             table_ids=table_ids,
             approver_id=actor_id,
         )
-        if capacity.would_refuse:
+        if capacity is not None and capacity.would_refuse:
             _emit(
                 "booking.staff_override",
                 restaurant_id=restaurant.pk,
@@ -757,7 +861,7 @@ def booking_set_status(
     if status == Booking.Status.CANCELLED:
         return booking_cancel(booking=booking, now=now)
     with transaction.atomic(durable=True):
-        current = Booking.objects.select_for_update().get(pk=booking.pk)
+        current = Booking.objects.select_for_update(no_key=True).get(pk=booking.pk)
         if not current.can_become(status):
             old_label, new_label = current.get_status_display().lower(), Booking.Status(status).label.lower()
             raise InvalidTransition(f"A {old_label} booking cannot become {new_label}.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from allocator.capacity import CapacityLimits
 from allocator.errors import SlotUnavailable
@@ -25,7 +25,17 @@ class Slot:
 
 
 def local_datetime(restaurant: Restaurant, local_date: date, local_time: time) -> datetime:
-    return datetime.combine(local_date, local_time, tzinfo=restaurant_tz(restaurant))
+    """Return the instant of a local wall-clock time, in UTC.
+
+    In UTC so that adding a turn time adds real minutes, also across a daylight-saving change
+    (aware arithmetic in the local zone would add wall-clock time).
+    """
+    return datetime.combine(local_date, local_time, tzinfo=restaurant_tz(restaurant)).astimezone(UTC)
+
+
+def exists_locally(restaurant: Restaurant, instant: datetime, local_time: time) -> bool:
+    """Return False for a wall-clock time skipped by a daylight-saving change (e.g. 01:30 in March)."""
+    return instant.astimezone(restaurant_tz(restaurant)).time().replace(tzinfo=None) == local_time
 
 
 def resolve_slot(
@@ -36,6 +46,7 @@ def resolve_slot(
     ``allow_past`` is for staff re-seating a party that has already started.
     """
     tz = restaurant_tz(restaurant)
+    starts_at = starts_at.astimezone(UTC)  # real minutes for the turn time, whatever the zone
     local = starts_at.astimezone(tz)
     if starts_at <= now and not allow_past:
         raise SlotUnavailable("That time has already passed.")

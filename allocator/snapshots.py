@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -182,15 +184,19 @@ def floor_snapshot(
     )
 
 
-def planner_settings(restaurant: Restaurant) -> PlannerSettings:
-    """Return the allocator flags in force for this restaurant (one flag-cache round trip)."""
-    values = flags.get_all(restaurant)
+def planner_settings_from(values: Mapping[str, Any]) -> PlannerSettings:
+    """Return the planner's settings from the flag values in force (see flags.get_all)."""
     return PlannerSettings(
         merges_enabled=values["allocator.merges_enabled"],
         require_adjacency=values["allocator.require_adjacency"],
         max_merge_tables=values["allocator.max_merge_tables"],
         enumeration_timeout_ms=float(values["allocator.enumeration_timeout_ms"]),
     )
+
+
+def planner_settings(restaurant: Restaurant) -> PlannerSettings:
+    """Return the allocator flags in force for this restaurant (one flag-cache round trip)."""
+    return planner_settings_from(flags.get_all(restaurant))
 
 
 def enforcement_mode(restaurant: Restaurant) -> EnforcementMode:

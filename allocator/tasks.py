@@ -12,7 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
+from celery.exceptions import MaxRetriesExceededError, SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import InterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -35,13 +38,51 @@ def backoff_seconds(retries: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries))  # noqa: S311
 
 
+# Failures of the infrastructure, not of the booking: retry, and if they persist leave the booking
+# pending for the sweeper rather than reject what was accepted.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    DjangoOperationalError,
+    InterfaceError,
+    BrokerError,
+    SoftTimeLimitExceeded,
+    MaxRetriesExceededError,
+)
+
+
 class AllocationTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        """A crash (not a lost race) ends the booking's chances: reject it with a reason and alert."""
+        """A bug (not a lost race, not an outage) ends the booking's chances: reject it and alert."""
         booking_id = args[0] if args else kwargs.get("booking_id")
-        logger.exception("allocate_booking %s failed", booking_id, exc_info=exc)
+        if isinstance(exc, TRANSIENT_ERRORS):
+            logger.warning(
+                "allocate_booking %s gave up for now (%s); the sweeper retries it", booking_id, exc
+            )
+            return
+        logger.error("allocate_booking %s failed", booking_id, exc_info=exc)
         if booking_id is not None and booking_reject(booking_id=booking_id, reason="allocation_error"):
             record_event("allocation.retry_exhausted", booking_id=booking_id, reason="allocation_error")
+            send_alert(
+                "Booking rejected after an allocation error",
+                f"Booking {booking_id}: {type(exc).__name__}. See the worker log.",
+                severity="P2",
+            )
+
+
+def _reject_exhausted(booking_id: int, reason: str, attempts: int) -> None:
+    if booking_reject(booking_id=booking_id, reason=reason):
+        booking = Booking.objects.get(pk=booking_id)
+        record_event(
+            "allocation.retry_exhausted",
+            restaurant_id=booking.restaurant_id,
+            booking_id=booking_id,
+            attempts=attempts,
+            reason=reason,
+        )
+        send_alert(
+            "Booking rejected after retries",
+            f"Booking {booking_id} could not be seated after {attempts} attempts ({reason}).",
+            severity="P2",
+        )
 
 
 @shared_task(
@@ -57,25 +98,21 @@ def allocate_booking(self: Task, booking_id: int) -> str:
     """Assign tables to a pending booking; retry with backoff; reject once retries are spent."""
     with metrics.track_task("allocator.allocate_booking"):
         attempt = int(self.request.retries) + 1
-        result = booking_allocate(booking_id=booking_id, mode="background", attempt=attempt)
+        # The job is alive: keep the sweeper from starting a second chain for this booking.
+        pending = Booking.objects.filter(pk=booking_id, status=Booking.Status.PENDING)
+        if not pending.update(allocation_enqueued_at=timezone.now()):
+            return "already_done"
+        if pending.filter(starts_at__lte=timezone.now()).exists():
+            _reject_exhausted(booking_id, "start_time_passed", attempt - 1)
+            return "rejected"
+        try:
+            result = booking_allocate(booking_id=booking_id, mode="background", attempt=attempt)
+        except (DjangoOperationalError, InterfaceError) as exc:
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
         if result.assigned:
             return result.outcome
         if self.request.retries >= MAX_RETRIES:
-            reason = result.failure_reason or "retries_exhausted"
-            if booking_reject(booking_id=booking_id, reason=reason):
-                booking = Booking.objects.get(pk=booking_id)
-                record_event(
-                    "allocation.retry_exhausted",
-                    restaurant_id=booking.restaurant_id,
-                    booking_id=booking_id,
-                    attempts=attempt,
-                    reason=reason,
-                )
-                send_alert(
-                    "Booking rejected after retries",
-                    f"Booking {booking_id} could not be seated after {attempt} attempts ({reason}).",
-                    severity="P2",
-                )
+            _reject_exhausted(booking_id, result.failure_reason or "retries_exhausted", attempt)
             return "rejected"
         raise self.retry(countdown=backoff_seconds(self.request.retries))
 

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import flags
-from allocator.errors import DomainError
+from allocator.errors import DomainError, IdempotencyInProgress
 from allocator.services import AttemptResult, booking_admit, booking_allocate
 from allocator.tasks import enqueue_allocation
 from bookings.models import Booking, IdempotencyKey, Restaurant
@@ -45,14 +45,6 @@ class IdempotencyKeyReused(DomainError):
     status = 422
 
 
-class IdempotencyInProgress(DomainError):
-    code = "IDEMPOTENCY_IN_PROGRESS"
-    status = 409
-
-    def __init__(self) -> None:
-        super().__init__("A request with this Idempotency-Key is still being processed.", retry_after=1)
-
-
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     status: int
@@ -74,32 +66,38 @@ def idempotency_claim(
     while the first request is still running.
     """
     now = now or timezone.now()
-    with transaction.atomic(durable=True):
-        try:
-            with transaction.atomic():
-                return IdempotencyKey.objects.create(
-                    restaurant=restaurant, key=key, fingerprint=fingerprint, expires_at=now + IDEMPOTENCY_TTL
+    for _ in range(3):  # the row may vanish between our insert and our read; look again
+        with transaction.atomic(durable=True):
+            try:
+                with transaction.atomic():
+                    return IdempotencyKey.objects.create(
+                        restaurant=restaurant,
+                        key=key,
+                        fingerprint=fingerprint,
+                        expires_at=now + IDEMPOTENCY_TTL,
+                    )
+            except IntegrityError:
+                pass  # someone used this key before (or is using it now)
+            row = IdempotencyKey.objects.filter(restaurant=restaurant, key=key).first()
+            if row is None:
+                continue  # its request answered "try again" and forgot it
+            if row.expires_at <= now:
+                IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
+                continue
+            if row.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was already used with a different request body."
                 )
-        except IntegrityError:
-            pass  # someone used this key before (or is using it now)
-        row = IdempotencyKey.objects.get(restaurant=restaurant, key=key)
-        if row.expires_at <= now:
-            row.delete()
-            return IdempotencyKey.objects.create(
-                restaurant=restaurant, key=key, fingerprint=fingerprint, expires_at=now + IDEMPOTENCY_TTL
-            )
-        if row.fingerprint != fingerprint:
-            raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
-        if row.state == IdempotencyKey.State.COMPLETED and row.response_status is not None:
-            return StoredResponse(status=row.response_status, body=row.response_body or {})
-        if row.created_at > now - IDEMPOTENCY_STALE_AFTER:
-            raise IdempotencyInProgress()
-        # The first request died mid-way: take the key over (once, by compare-and-swap).
-        taken = IdempotencyKey.objects.filter(pk=row.pk, created_at=row.created_at).update(created_at=now)
-        if not taken:
-            raise IdempotencyInProgress()
-        row.created_at = now
-        return row
+            if row.state == IdempotencyKey.State.COMPLETED and row.response_status is not None:
+                return StoredResponse(status=row.response_status, body=row.response_body or {})
+            if row.created_at > now - IDEMPOTENCY_STALE_AFTER:
+                raise IdempotencyInProgress()
+            # The first request died mid-way: take the key over (once, by compare-and-swap).
+            if not IdempotencyKey.objects.filter(pk=row.pk, created_at=row.created_at).update(created_at=now):
+                raise IdempotencyInProgress()
+            row.created_at = now
+            return row
+    raise IdempotencyInProgress()
 
 
 def idempotency_complete(*, key: IdempotencyKey, status: int, body: dict[str, Any]) -> None:

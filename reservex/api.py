@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.http import Http404, HttpRequest, JsonResponse
@@ -79,14 +80,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 class FailOpenThrottle(SimpleRateThrottle):
     """A Redis-backed throttle that lets requests through when Redis is unreachable.
 
-    Throttling protects the service; it must not take bookings down with Redis.
+    Throttling protects the service; it must not take bookings down with Redis. After a failure
+    the throttle stands aside for a few seconds, so an outage costs one timeout, not one per request.
     """
 
+    _skip_until = 0.0  # shared by all throttles of the process: Redis is one dependency
+    SKIP_SECONDS = 5.0
+
     def allow_request(self, request: Request, view: APIView) -> bool:
+        if time.monotonic() < FailOpenThrottle._skip_until:
+            return True
         try:
             return super().allow_request(request, view)
         except Exception as exc:  # noqa: BLE001 - any cache failure means "do not throttle"
-            logger.warning("throttle %s skipped: %s", self.scope, exc)
+            FailOpenThrottle._skip_until = time.monotonic() + self.SKIP_SECONDS
+            logger.warning("throttles skipped for %.0fs: %s", self.SKIP_SECONDS, exc)
             return True
 
 
@@ -102,8 +110,12 @@ class PerRestaurantThrottle(FailOpenThrottle):
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         slug = view.kwargs.get("slug") if hasattr(view, "kwargs") else None
-        if slug is None and isinstance(request.data, dict):
-            slug = request.data.get("restaurant")
+        if slug is None:
+            try:
+                data = request.data
+            except exceptions.ParseError:
+                return None  # the view reports the malformed body
+            slug = data.get("restaurant") if isinstance(data, dict) else None
         if not isinstance(slug, str):
             return None  # nothing to count against
         return self.cache_format % {"scope": self.scope, "ident": slug[:64]}

@@ -131,7 +131,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # a task that is still running.
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
-    "socket_timeout": 5,
+    "socket_timeout": 1,  # bounds a publish from a request when Redis hangs
 }
 # Publishing a task must not hang a request when Redis is down (the sweeper enqueues later).
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
@@ -150,6 +150,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "allocator.purge_expired_holds": {"task": "allocator.tasks.purge_expired_holds", "schedule": 60.0},
     "allocator.run_integrity_check": {"task": "allocator.tasks.run_integrity_check", "schedule": 300.0},
+    "bookings.purge_expired_idempotency_keys": {
+        "task": "bookings.tasks.purge_expired_idempotency_keys",
+        "schedule": 3600.0,
+    },
 }
 CELERY_TIMEZONE = "UTC"
 

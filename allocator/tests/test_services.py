@@ -228,3 +228,86 @@ def test_merges_off_keeps_large_parties_off_joined_tables(small_restaurant: Rest
         admit(small_restaurant, party=4)
     with pytest.raises(CapacityExceeded):  # T1+T2 could seat four, but joining is off
         admit(small_restaurant, party=4, starts_at=evening())
+
+
+def test_a_refusal_is_recorded_as_an_event(one_table_restaurant: Restaurant) -> None:
+    admit(one_table_restaurant)
+    with pytest.raises(CapacityExceeded):
+        admit(one_table_restaurant)
+    event = ObservabilityEvent.objects.get(type="booking.capacity_exceeded")
+    assert event.context["reason"] == "all_tables_busy" and event.restaurant_id == one_table_restaurant.pk
+
+
+def test_a_hold_for_a_large_party_cannot_seat_a_small_one_at_a_big_table(
+    small_restaurant: Restaurant,
+) -> None:
+    hold = hold_create(restaurant=small_restaurant, party_size=6, starts_at=evening())  # T6, minimum 3
+    with pytest.raises(HoldMismatch, match="larger parties"):
+        admit(small_restaurant, party=2, hold_id=hold.pk)
+    booking = admit(small_restaurant, party=5, hold_id=hold.pk).booking
+    assert tables_of(booking) == ["T6"]
+    assert booking.ends_at == hold.ends_at  # keeps the held window
+
+
+def test_strict_holds_are_not_refused_because_of_an_expired_hold(
+    one_table_restaurant: Restaurant, set_flags
+) -> None:  # type: ignore[no-untyped-def]
+    set_flags(**{"holds.strict_conflicts": True})
+    ttl = timedelta(seconds=one_table_restaurant.hold_ttl_seconds)
+    hold_create(
+        restaurant=one_table_restaurant,
+        party_size=2,
+        starts_at=evening(),
+        now=timezone.now() - ttl - timedelta(1),
+    )
+    fresh = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
+    assert TableOccupancy.objects.filter(hold=fresh, released_at__isnull=True).count() == 1
+
+
+def test_a_key_already_bound_to_a_booking_cannot_make_a_second(small_restaurant: Restaurant) -> None:
+    from allocator.errors import IdempotencyInProgress
+    from bookings.models import IdempotencyKey
+
+    first = admit(small_restaurant).booking
+    key = IdempotencyKey.objects.create(
+        restaurant=small_restaurant,
+        key="taken-over",
+        fingerprint="f",
+        booking=first,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    with pytest.raises(IdempotencyInProgress):
+        admit(small_restaurant, idempotency_key_id=key.pk)
+    assert Booking.objects.count() == 1
+
+
+def test_turn_times_are_real_minutes_across_a_daylight_saving_change(db: None) -> None:
+    from datetime import date, time
+
+    from allocator.slots import local_datetime
+    from bookings.tests.factories import (
+        CapacityRuleFactory,
+        RestaurantFactory,
+        ServicePeriodFactory,
+        TableFactory,
+    )
+
+    restaurant = RestaurantFactory(timezone="Europe/London", booking_horizon_days=2000)
+    TableFactory(restaurant=restaurant, max_party=8, label="BIG")
+    for day in (date(2027, 3, 27), date(2027, 10, 30)):  # the Saturdays before the clocks change
+        period = ServicePeriodFactory(
+            restaurant=restaurant,
+            weekday=day.weekday(),
+            opens=time(22),
+            closes=time(23, 59),
+            last_seating=time(23, 30),
+        )
+        CapacityRuleFactory(period=period)
+        booking = booking_admit(
+            restaurant=restaurant,
+            party_size=8,
+            starts_at=local_datetime(restaurant, day, time(23, 30)),
+            guest_name="G",
+        ).booking
+        assert booking.ends_at - booking.starts_at == timedelta(minutes=150)
+        period.delete()

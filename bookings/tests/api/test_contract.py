@@ -216,3 +216,13 @@ def test_an_unknown_api_path_is_a_json_404(api: APIClient, db: None) -> None:
     response = api.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"] == "NOT_FOUND"
+
+
+def test_availability_far_outside_the_horizon_is_empty_not_an_error(
+    api: APIClient, small_restaurant: Restaurant
+) -> None:
+    for day in ("9999-12-31", "0001-01-01"):
+        response = api.get(
+            f"/api/v1/restaurants/{small_restaurant.slug}/availability?date={day}&party_size=2"
+        )
+        assert response.status_code == 200 and response.json()["slots"] == []

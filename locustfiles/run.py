@@ -371,7 +371,7 @@ def run_widget(stack: Stack, plan: Plan, out: Path, deadline: Deadline) -> dict[
         *("-m", "locust", "-f", "locustfiles/widget.py", "--headless"),
         *("-u", str(plan.widget_users), "-r", str(plan.widget_users)),
         *("--run-time", f"{plan.widget_seconds}s", "--stop-timeout", "10"),
-        *("--host", stack.url, "--csv", str(out / "widget"), "--html", str(out / "widget.html")),
+        *("--host", stack.url, "--final-csv", str(out / "widget"), "--html", str(out / "widget.html")),
         *("--only-summary", "--loglevel", "WARNING"),
         *("--restaurants", plan.widget_restaurants, "--think", plan.widget_think),
         *("--records", str(out / "widget_bookings.jsonl")),

@@ -48,7 +48,7 @@ def test_widget_swarm_books_tables_without_failures(demo_server: str, tmp_path: 
     done = _run(
         *("-m", "locust", "-f", "locustfiles/widget.py", "--headless", "-u", "3", "-r", "3"),
         *("--run-time", "5s", "--stop-timeout", "5", "--host", demo_server),
-        *("--csv", str(tmp_path / "widget"), "--only-summary", "--loglevel", "WARNING"),
+        *("--final-csv", str(tmp_path / "widget"), "--only-summary", "--loglevel", "WARNING"),
         *("--restaurants", DEMO_SLUG, "--days", "7-20", "--think", "0.1-0.3"),
         *("--records", str(tmp_path / "widget.jsonl")),
     )

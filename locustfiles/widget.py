@@ -26,7 +26,7 @@ from locust import FastHttpUser, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 
-from locustfiles.client import poll_booking, submit_booking
+from locustfiles.client import poll_booking, submit_booking, write_locust_artefacts
 from locustfiles.common import BookingRecord, booking_body, classify, day_ahead, pick_party, write_records
 
 RECORDS: list[BookingRecord] = []
@@ -44,6 +44,11 @@ def _arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--think", default="0.2-1.0", help="seconds a guest pauses between bookings, MIN-MAX")
     group.add_argument("--poll-timeout", type=float, default=60.0, help="seconds to poll a pending booking")
     group.add_argument("--records", default="", help="write every booking attempt here as JSON lines")
+    group.add_argument(
+        "--final-csv",
+        default="",
+        help="write the final stats (every request, the stop timeout included) to PREFIX_stats.csv",
+    )
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -56,6 +61,15 @@ def _write_records(environment: Environment, **_: Any) -> None:
     path = getattr(environment.parsed_options, "records", "") if environment.parsed_options else ""
     if path:
         write_records(Path(path), RECORDS)
+
+
+@events.quitting.add_listener
+def _write_final_stats(environment: Environment, **_: Any) -> None:
+    # Locust's own --csv is rewritten once a second and can miss the last requests; by the time
+    # Locust quits, the runner has stopped and these figures are complete.
+    prefix = getattr(environment.parsed_options, "final_csv", "") if environment.parsed_options else ""
+    if prefix:
+        write_locust_artefacts(environment, Path(prefix), html=False)
 
 
 class WidgetUser(FastHttpUser):

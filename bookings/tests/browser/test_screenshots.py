@@ -80,6 +80,10 @@ def test_take_the_screenshots(page: Any, live_server: Any) -> None:
         wait.until(ec.visibility_of_element_located((By.ID, "panel")))
         full_page(page, "timeline.png")
         viewport(page, 1280, 900)
+        page.get(f"{live_server.url}/admin/bookings/booking/{featured.pk}/change/")
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".rx-why")))
+        full_page(page, "booking-why-these-tables.png")
+        viewport(page, 1280, 900)
         page.get(f"{base}/floor/?date={day.isoformat()}&time=19:30")
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".rx-floor")))
         bottom = page.execute_script(

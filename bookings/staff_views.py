@@ -265,6 +265,7 @@ class Bar:
     joined: str  # "D5+D6" when the party spans tables, else ""
     url: str
     selected: bool
+    lane: int = 0  # in the "waiting for a table" row, bars that overlap in time stack in lanes
 
 
 def _bar(
@@ -328,6 +329,15 @@ def timeline_context(
         )
         for b in plan.unassigned
     ]
+    lane_ends: list[datetime] = []
+    for bar in unassigned:  # already in start order
+        free = next((i for i, ends in enumerate(lane_ends) if ends <= bar.placement.starts_at), None)
+        if free is None:
+            lane_ends.append(bar.placement.ends_at)
+            bar.lane = len(lane_ends) - 1
+        else:
+            lane_ends[free] = bar.placement.ends_at
+            bar.lane = free
     ticks = []
     moment = start
     while moment <= end:
@@ -343,6 +353,7 @@ def timeline_context(
     return {
         "sections": sections,
         "unassigned_bars": unassigned,
+        "unassigned_lanes": max(1, len(lane_ends)),
         "ticks": ticks,
         "now_left": round(now_left, 3) if now_left is not None else None,
         "now_label": hhmm(now, plan.tz),

@@ -12,7 +12,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -29,7 +29,10 @@ WIDGET_MAX_PARTY = min(12, MAX_PARTY_SIZE)
 @require_GET
 def widget(request: HttpRequest, slug: str) -> HttpResponse:
     """Render the booking widget of one restaurant."""
-    restaurant = get_object_or_404(Restaurant, slug=slug)
+    restaurant = Restaurant.objects.filter(slug=slug).first()
+    if restaurant is None:
+        # A page, not the API's JSON 404: this is what a guest sees inside the host site's frame.
+        return render(request, "bookings/widget_missing.html", {"slug": slug}, status=404)
     today = timezone.now().astimezone(ZoneInfo(restaurant.timezone)).date()
     context = {
         "restaurant": restaurant,

@@ -152,6 +152,15 @@ def test_a_pending_booking_waits_in_its_own_lane_and_can_be_assigned(
     assert pending.status == Booking.Status.CONFIRMED and tables_of(pending) == ["T1"]
 
 
+def test_waiting_bookings_that_overlap_stack_instead_of_hiding_each_other(
+    staff: Client, diner: Restaurant
+) -> None:
+    for name, minute in (("First", 0), ("Second", 30)):
+        booking_admit(restaurant=diner, party_size=2, starts_at=at(19, minute), guest_name=name, assign=False)
+    page = staff.get(timeline_url(diner)).content.decode()
+    assert "--lanes: 2" in page and "--lane: 0" in page and "--lane: 1" in page
+
+
 def test_completed_and_no_show_bookings_stay_on_the_picture_faded(staff: Client, diner: Restaurant) -> None:
     gone = book(diner, "Left Early", 2, 18)
     staff.post(action_url(gone, "status"), {"status": "seated"})
@@ -406,4 +415,6 @@ def test_the_widget_may_be_framed_while_the_admin_may_not(client: Client, diner:
 
 
 def test_an_unknown_restaurant_has_no_widget(client: Client, db: None) -> None:
-    assert client.get("/widget/no-such-place/").status_code == 404
+    response = client.get("/widget/no-such-place/")
+    assert response.status_code == 404
+    assert "Booking page not found" in response.content.decode()  # a page for the guest, not JSON

@@ -391,13 +391,26 @@ def table_size(seats: int) -> tuple[int, int]:
 
 
 def floor_context(plan: DayPlan, instant: datetime, *, page_url: str, selected: int | None) -> dict[str, Any]:
-    """Return every table at its position, occupied or free at ``instant``, plus the sections."""
+    """Return every table at its position, occupied or free at ``instant``, plus the sections.
+
+    Tables whose positions were never set (all at 0, 0, or two in one place) are drawn in a grid,
+    one row of up to eight per section, rather than piled on top of each other.
+    """
+    positions = {(t.x, t.y) for t in plan.tables}
+    placed = len(positions) == len(plan.tables)
     boxes = []
+    column, row, section = 0, -1, None
     for table in plan.tables:
         width, height = table_size(table.max_party)
-        boxes.append((table, table.x, table.y, width, height))
+        if placed:
+            boxes.append((table, table.x, table.y, width, height))
+            continue
+        if table.section != section or column == 8:
+            section, column, row = table.section, 0, row + 1
+        boxes.append((table, column * 120, row * (90 + LABEL_ROOM), width, height))
+        column += 1
     if not boxes:
-        return {"tables": [], "sections": [], "extent": (1, 1), "busy": 0, "free": 0, "guests": 0}
+        return {"tables": [], "sections": [], "aspect": "1 / 1", "busy": 0, "free": 0, "guests": 0}
     min_x = min(b[1] for b in boxes) - PAD
     min_y = min(b[2] for b in boxes) - PAD - LABEL_ROOM
     max_x = max(b[1] + b[3] for b in boxes) + PAD
@@ -471,6 +484,7 @@ def floor_context(plan: DayPlan, instant: datetime, *, page_url: str, selected: 
         "tables": tables,
         "sections": sections,
         "aspect": f"{extent_x} / {extent_y}",
+        "placed": placed,
         "busy": busy,
         "free": sum(1 for table, *_ in boxes if table.active) - busy,
         "guests": guests,

@@ -235,6 +235,14 @@ def test_the_floor_plan_shows_who_sits_where_at_the_chosen_time(staff: Client, d
     assert 'data-state="free"' in table and "till 19:00" in table
 
 
+def test_tables_without_positions_are_drawn_in_rows_not_piled_up(staff: Client, diner: Restaurant) -> None:
+    diner.tables.update(x=0, y=0)
+    page = staff.get(floor_url(diner, "19:00")).content.decode()
+    assert "The tables have no positions yet" in page
+    lefts = re.findall(r'class="rx-ftable[^"]*" style="left: ([\d.]+)%; top: ([\d.]+)%', page)
+    assert len(lefts) == 5 and len(set(lefts)) == 5
+
+
 # --- moves and assignments ---------------------------------------------------------------------------
 
 

@@ -272,7 +272,8 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         f"{stack.get('celery_concurrency', '?')}, RESERVEX_ENV={stack.get('env', '?')}, DEBUG off, "
         f"access log off, on {stack.get('database')} and {stack.get('redis', 'Redis')}; only 127.0.0.1."
         if stack.get("started_here")
-        else f"- Stack: the one already running at {stack.get('url')} (LOADTEST_URL); not started here."
+        else f"- Stack: the one already running at {stack.get('url')} (LOADTEST_URL); not started here, so "
+        "its sizing and settings are whatever it was started with."
     )
     lines.append(
         "- **Throttling raised on purpose:** THROTTLE_RATE_IP and THROTTLE_RATE_RESTAURANT = "

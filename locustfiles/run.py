@@ -11,8 +11,9 @@ Steps (each bounded in time; the whole run stops by itself well inside 15 minute
    SECRET_KEY, access log off, bound to 127.0.0.1 only. The anonymous-API throttles are raised to
    1 000 000/min: this is a load test of booking, not of the throttle.
    With LOADTEST_URL set (http://127.0.0.1:PORT), that running stack is used instead.
-4. Scenarios, headless: the widget swarm (Locust CLI, py-spy sampling two web workers meanwhile),
-   slot-fill at each concurrency level on its own fresh day, the hot-slot burst.
+4. Scenarios, headless: the widget swarm (Locust CLI), slot-fill at each concurrency level on its
+   own fresh day, the hot-slot burst; then the top slot-fill level once more on a fresh day with
+   py-spy on every web worker (profiling perturbs what it measures, so that pass is not reported).
 5. The anatomy of one booking in process (SQL statements, commits, cProfile by stage), and pgbench
    running the bare SQL of one booking (locustfiles/pgbench_booking.sql) on the same database.
 6. ``check_integrity`` again, then the report.
@@ -45,7 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from locustfiles import report
-from locustfiles.common import DEMO_SLUG, day_ahead
+from locustfiles.common import DEMO_SLUG, booking_body, day_ahead
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".reservex" / "loadtest"
@@ -307,15 +308,17 @@ def _http_json(method: str, url: str, body: dict[str, Any] | None = None, **head
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own 127.0.0.1
-            return response.status, json.loads(response.read() or b"null")
+            status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, None
 
 
 def warm_up(url: str, plan: Plan) -> None:
     """Pay first-request costs (imports, connection pools) outside the measurements."""
-    from locustfiles.common import booking_body
-
     day = plan.anatomy_day()
     for i, slot in enumerate(["17:00", "17:15", "17:30", "17:45", "18:00", "18:15"]):
         _http_json(
@@ -468,7 +471,7 @@ def run_slotfill_level(
         *("-m", "locustfiles.slotfill", "--host", stack.url, "--restaurant", plan.slotfill_restaurant),
         *("--date", day, "--first", plan.slot_first, "--last", plan.slot_last),
         *("--per-slot", str(plan.per_slot), "--concurrency", str(level)),
-        *("--max-seconds", str(int(deadline.left(180)) - 20), "--out-prefix", str(prefix)),
+        *("--max-seconds", str(max(10, int(deadline.left(180)) - 20)), "--out-prefix", str(prefix)),
         *(() if html else ("--no-html",)),
     )
     log(f"{name}: concurrency {level}, {plan.slotfill_restaurant} on {day}, {plan.per_slot} a slot")
@@ -488,7 +491,7 @@ def run_hotslot(stack: Stack, plan: Plan, out: Path, deadline: Deadline) -> dict
     command = _python(
         *("-m", "locustfiles.hotslot", "--host", stack.url, "--restaurant", plan.hot_restaurant),
         *("--date", plan.hot_day(), "--time", plan.hot_time, "--users", str(plan.hot_users)),
-        *("--max-seconds", str(int(deadline.left(240)) - 20), "--out-prefix", str(prefix)),
+        *("--max-seconds", str(max(10, int(deadline.left(240)) - 20)), "--out-prefix", str(prefix)),
     )
     log(
         f"hot slot: {plan.hot_users} concurrent bookings of {plan.hot_restaurant} "
@@ -660,6 +663,7 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
                 "started_here": False,
                 "database": "DATABASE_URL" if database_url else None,
             }
+            log(f"using the stack at {url}: it must run with THROTTLE_RATE_IP/_RESTAURANT={THROTTLE_OFF}")
             if database_url:
                 env.setdefault("DJANGO_SETTINGS_MODULE", "reservex.settings")
                 seeded = manage(env, "seed_demo", "--stress", "8", timeout=deadline.left(300))
@@ -751,8 +755,17 @@ def main(argv: list[str] | None = None) -> int:
     deadline = Deadline(plan.deadline_s)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("*.jsonl"), *out.glob("*_meta.json"), *out.glob("*.csv"), *out.glob("*.html")]:
-        stale.unlink()
+    # Only this harness's own artefacts from an earlier run, so a report never mixes two runs.
+    for pattern in (
+        "widget*",
+        "slotfill_c*",
+        "hotslot*",
+        "profiled_slotfill*",
+        "profile.svg",
+        "profile_wall*",
+    ):
+        for stale in out.glob(pattern):
+            stale.unlink()
     summary: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "plan": asdict(plan),

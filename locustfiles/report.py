@@ -629,7 +629,7 @@ def _target_reasons(
             f"A direct booking is {fmt(anatomy.get('median_statements'), 0)} SQL statements and "
             f"{fmt(anatomy.get('median_commits'), 0)} commits (anatomy). "
             + (
-                "Close it with levers 1–4 below: fewer commits, less work under the lock, no re-reads, "
+                "Close it with levers 1–4 below: less work under the lock, fewer commits, no re-reads, "
                 "fewer threads fighting for 2 cores."
                 if booking_p95 > TARGET_BOOKING_P95_MS
                 else "Headroom left."
@@ -668,7 +668,7 @@ def _target_reasons(
             f"{(summary.get('stack') or {}).get('web_threads', '?')}) or the inline budget runs out waiting "
             "for the lock or losing races (`budget_spent`). "
             + (
-                "Close it by shortening the locked section (levers 1–2) so the queue behind the lock drains "
+                "Close it by shortening the locked section (lever 1) so the queue behind the lock drains "
                 "inside the budget."
                 if top["inline_share"] is not None and top["inline_share"] < TARGET_INLINE_SHARE
                 else ""
@@ -919,23 +919,22 @@ def _levers(
     commits = anatomy.get("median_commits")
     statements = anatomy.get("median_statements")
     lines = [
-        "Levers for the booking path, biggest expected effect first (for the hot-path owner to weigh):",
+        "Levers the measurements point to, for the owner of the hot path to weigh (not tried here):",
         "",
-        f"1. **Fewer commits per booking** (measured: {fmt(commits, 0)}). The idempotency claim is its own "
-        "transaction, telemetry (`record_attempt`, `record_event`) and `idempotency_complete` are autocommit "
-        "writes after the admission commits. Folding the claim and the completion into the admission "
-        "transaction and writing the attempt/event rows inside it (or through `on_commit` batched into one "
-        "INSERT) would leave one WAL flush per booking instead of several.",
-        f"2. **Fewer round trips inside the lock** (measured: {fmt(statements, 0)} statements per booking). "
-        "Restaurant, periods, overrides, tables and adjacency are re-read on every request: they "
-        "change rarely "
-        "and can be cached per process with a short TTL keyed by an updated_at; the admission transaction "
-        "then holds the day lock only for the capacity read, the occupancy read and the writes. Every "
-        "millisecond held under the lock is multiplied by the queue behind it at concurrency 8 and in the "
-        "hot slot.",
-        "3. **Do not re-read what was just written**: the 201 body re-selects the attempts and the "
-        "tables the "
-        "request itself produced; the outcome already has them.",
+        f"1. **Less work under the restaurant-day lock** ({fmt(statements, 0)} SQL statements per booking in "
+        "all). Under concurrency the wait for the lock is the slowest stage, and every millisecond of work "
+        "done while holding it is paid again by each request queued behind it (slot-fill at concurrency 8, "
+        "the hot slot). Inside the lock today: the capacity read, the booking insert, expired-hold release, "
+        "the floor snapshot (tables, adjacency, occupancy, pending bookings: re-read on every request though "
+        "tables and adjacency change rarely and could be cached per process, keyed by an updated_at), the "
+        "occupancy insert, the confirm and the COMMIT with its WAL flush.",
+        f"2. **Fewer commits per booking** ({fmt(commits, 0)} measured). The idempotency claim is its own "
+        "transaction; the telemetry rows (`record_attempt`, `record_event`) and `idempotency_complete` are "
+        "autocommit writes after the admission, each with its own WAL flush. Claiming the key inside the "
+        "admission transaction and writing telemetry and the completion in one transaction (or one batched "
+        "INSERT) after it would cut the flushes to two.",
+        "3. **Do not re-read what was just written**: the 201 body re-selects the attempts and the tables "
+        "the request itself produced; the outcome already has them.",
         "4. **CPU per request**: 2 cores are shared by gunicorn, Celery, Postgres, Redis and the load "
         "generator. The `client − view` column above is time a request waited outside the view (for a "
         "free gthread thread, the GIL, the CPU); measure WEB_WORKERS × WEB_THREADS = 2 × 4 and 3 × 4 "
@@ -946,6 +945,15 @@ def _levers(
             "5. **Availability** runs the planner for every slot of the day from one snapshot; caching the "
             "day's answer per (restaurant, date, party size) for a second or two, invalidated on admission, "
             "would take it off the database entirely under a swarm."
+        )
+    refusal = anatomy.get("refusal") or {}
+    if refusal.get("statuses") == [409]:
+        parts = {s["stage"].strip(): s["ms_per_booking"] for s in refusal.get("stages", [])}
+        lines.append(
+            "6. **Cheaper refusals**: a 409 computes the nearest bookable times (`_with_alternatives` → "
+            f"`availability_at`, {fmt(parts.get('_with_alternatives (nearest bookable times)'))} ms under "
+            "cProfile) after the refused admission. In a hot-slot burst nearly every answer is a refusal; "
+            "remembering a full slot's alternatives for a second would take most of the work out of each."
         )
     lines.append("")
     return lines

@@ -42,6 +42,11 @@ from bookings.models import (
 from observability.models import AllocationAttempt
 
 
+admin.site.site_header = "ReserveX"
+admin.site.site_title = "ReserveX staff"
+admin.site.index_title = "Your restaurants"
+
+
 def restaurants_of(request: HttpRequest) -> QuerySet[Restaurant]:
     """Return the restaurants this user may manage (all of them for superusers)."""
     if request.user.is_superuser:

@@ -37,7 +37,9 @@ from allocator.locking import busy_means_retry, is_retryable, lock_service_days
 from allocator.planner import Decision, FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
 from allocator.slots import Slot, resolve_slot
 from allocator.snapshots import (
-    floor_snapshot,
+    FloorLayout,
+    floor_layout,
+    occupied_between,
     planner_settings,
     planner_settings_from,
     release_expired_holds,
@@ -135,19 +137,25 @@ def _plan(
     *,
     now: datetime,
     settings: PlannerSettings,
+    layout: FloorLayout | None = None,
     exclude_booking_id: int | None = None,
-    exclude_hold_id: UUID | None = None,
     include_pending: bool = False,
     pending_created_before: datetime | None = None,
 ) -> Decision:
-    """Plan on a fresh snapshot; with ``include_pending``, waiting bookings are seated first."""
-    floor = floor_snapshot(
-        restaurant.pk,
-        starts_at,
-        ends_at,
-        now=now,
-        exclude_booking_id=exclude_booking_id,
-        exclude_hold_id=exclude_hold_id,
+    """Plan on a fresh snapshot, inside the caller's transaction, before it writes windows.
+
+    Expired holds in the window are released for real here (only when there are any), so the
+    write that follows can take their tables. With ``include_pending``, waiting bookings are
+    seated on paper first.
+    """
+    layout = layout or floor_layout(restaurant.pk)
+    occupied = occupied_between(
+        restaurant.pk, starts_at, ends_at, now=now, exclude_booking_id=exclude_booking_id
+    )
+    if occupied.expired_holds:
+        release_expired_holds(restaurant.pk, starts_at, ends_at, now=now)
+    floor = FloorSnapshot(
+        restaurant_id=restaurant.pk, tables=layout.tables, adjacency=layout.adjacency, busy=occupied.busy
     )
     if include_pending:
         floor = _seat_pending_first(
@@ -360,8 +368,10 @@ def booking_admit(
     """
     now = now or timezone.now()
     started = time.perf_counter()
-    flag_values = flags.get_all(restaurant)  # read once, before the lock is taken
+    # Configuration is read before the lock is taken, to keep the locked section short.
+    flag_values = flags.get_all(restaurant)
     settings = planner_settings_from(flag_values)
+    layout = floor_layout(restaurant.pk)
     try:
         with busy_means_retry(), transaction.atomic(durable=True):
             slot = resolve_slot(restaurant, starts_at, party_size, now=now)
@@ -398,7 +408,6 @@ def booking_admit(
             if hold is not None:
                 _convert_hold(hold, booking, now=now)
             else:
-                release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
                 decision = _plan(
                     restaurant,
                     party_size,
@@ -406,6 +415,7 @@ def booking_admit(
                     slot.ends_at,
                     now=now,
                     settings=settings,
+                    layout=layout,
                     include_pending=True,
                     exclude_booking_id=booking.pk,
                 )
@@ -476,7 +486,6 @@ def booking_allocate(
                 raise BookingNotFound("No such booking.")
             if booking.status != Booking.Status.PENDING:
                 return AttemptResult(outcome="already_done", attempt=attempt, total_ms=0.0)
-            release_expired_holds(booking.restaurant_id, booking.starts_at, booking.ends_at, now=now)
             decision = _plan(
                 booking.restaurant,
                 booking.party_size,
@@ -585,10 +594,13 @@ def hold_create(
     """
     now = now or timezone.now()
     flag_values = flags.get_all(restaurant)
+    layout = floor_layout(restaurant.pk)
     attempts = 1 if flag_values["holds.strict_conflicts"] else 2
     for attempt in range(1, attempts + 1):
         try:
-            return _hold_attempt(restaurant, party_size, starts_at, now=now, flag_values=flag_values)
+            return _hold_attempt(
+                restaurant, party_size, starts_at, now=now, flag_values=flag_values, layout=layout
+            )
         except CapacityExceeded as exc:
             _record_refusal(exc, restaurant, party_size)
             raise
@@ -613,6 +625,7 @@ def _hold_attempt(
     *,
     now: datetime,
     flag_values: dict[str, Any],
+    layout: FloorLayout,
 ) -> Hold:
     with busy_means_retry(), transaction.atomic(durable=True):
         slot = resolve_slot(restaurant, starts_at, party_size, now=now)
@@ -625,8 +638,6 @@ def _hold_attempt(
             ends_at=slot.ends_at,
             expires_at=now + timedelta(seconds=restaurant.hold_ttl_seconds),
         )
-        # Expired holds look free to the planner; release them so their tables really are.
-        release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
         decision = _plan(
             restaurant,
             party_size,
@@ -634,6 +645,7 @@ def _hold_attempt(
             slot.ends_at,
             now=now,
             settings=planner_settings_from(flag_values),
+            layout=layout,
             include_pending=True,
         )
         if decision.plan is None:

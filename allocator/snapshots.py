@@ -135,19 +135,16 @@ def seatings_between(
     return [Seating(starts_at=s, ends_at=e, party_size=p) for s, e, p in rows]
 
 
-def floor_snapshot(
-    restaurant_id: int,
-    starts_at: datetime,
-    ends_at: datetime,
-    *,
-    now: datetime,
-    exclude_booking_id: int | None = None,
-    exclude_hold_id: UUID | None = None,
-) -> FloorSnapshot:
-    """Return the floor with every table's active windows that overlap [starts_at, ends_at).
+@dataclass(frozen=True, slots=True)
+class FloorLayout:
+    """A restaurant's tables and which may be joined: configuration, read before any lock."""
 
-    Expired holds are treated as free: they are released for real when a write needs the table.
-    """
+    restaurant_id: int
+    tables: tuple[TableInfo, ...]
+    adjacency: frozenset[tuple[int, int]]
+
+
+def floor_layout(restaurant_id: int) -> FloorLayout:
     tables = tuple(
         TableInfo(
             id=t.pk,
@@ -164,23 +161,66 @@ def floor_snapshot(
     adjacency = frozenset(
         TableAdjacency.objects.filter(restaurant_id=restaurant_id).values_list("table_a_id", "table_b_id")
     )
+    return FloorLayout(restaurant_id=restaurant_id, tables=tables, adjacency=adjacency)
+
+
+@dataclass(frozen=True, slots=True)
+class Occupied:
+    """The active windows overlapping a period, and whether expired holds still sit among them."""
+
+    busy: dict[int, tuple[tuple[datetime, datetime], ...]]
+    expired_holds: int
+
+
+def occupied_between(
+    restaurant_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    exclude_hold_id: UUID | None = None,
+) -> Occupied:
+    """Return every table's active windows that overlap [starts_at, ends_at).
+
+    Expired holds are treated as free; they are counted so a writer can release them for real.
+    """
     occupied = TableOccupancy.objects.filter(
         restaurant_id=restaurant_id,
         released_at__isnull=True,
         during__overlap=Range(starts_at, ends_at, "[)"),
-    ).exclude(kind=TableOccupancy.Kind.HOLD, expires_at__lte=now)
+    )
     if exclude_booking_id is not None:
         occupied = occupied.exclude(booking_id=exclude_booking_id)
     if exclude_hold_id is not None:
         occupied = occupied.exclude(hold_id=exclude_hold_id)
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
-    for table_id, during in occupied.values_list("table_id", "during"):
+    expired = 0
+    for table_id, during, kind, expires_at in occupied.values_list(
+        "table_id", "during", "kind", "expires_at"
+    ):
+        if kind == TableOccupancy.Kind.HOLD and expires_at is not None and expires_at <= now:
+            expired += 1
+            continue
         busy.setdefault(table_id, []).append((during.lower, during.upper))
+    return Occupied(
+        busy={table_id: tuple(windows) for table_id, windows in busy.items()}, expired_holds=expired
+    )
+
+
+def floor_snapshot(
+    restaurant_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    now: datetime,
+    layout: FloorLayout | None = None,
+) -> FloorSnapshot:
+    """Return the floor with every table's active windows that overlap [starts_at, ends_at)."""
+    layout = layout or floor_layout(restaurant_id)
+    occupied = occupied_between(restaurant_id, starts_at, ends_at, now=now)
     return FloorSnapshot(
-        restaurant_id=restaurant_id,
-        tables=tables,
-        adjacency=adjacency,
-        busy={table_id: tuple(windows) for table_id, windows in busy.items()},
+        restaurant_id=restaurant_id, tables=layout.tables, adjacency=layout.adjacency, busy=occupied.busy
     )
 
 

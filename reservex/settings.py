@@ -127,11 +127,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 60)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 90)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Longer than any task may run (hard limit + retries' countdown), so Redis does not redeliver
-    # a task that is still running.
-    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # Longer than any task may run (90 s hard limit + 60 s longest retry countdown), so Redis does
+    # not redeliver a task that is still running; a dead worker's task returns after it.
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 300),
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
     "socket_timeout": 1,  # bounds a publish from a request when Redis hangs
+    # A publish from a request retries the connection once, quickly, instead of kombu's default
+    # 2 s pause: with Redis down the booking stays pending and the sweeper enqueues it later.
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 # Publishing a task must not hang a request when Redis is down (the sweeper enqueues later).
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0

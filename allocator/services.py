@@ -312,9 +312,21 @@ def _attempt_result(outcome: str, attempt: int, started: float, decision: Decisi
 
 
 def record_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
-    """Store the attempt, count it, and emit its event (outside any transaction of the attempt)."""
+    """Store the attempt and its event in one commit (after the attempt's own transaction)."""
     if result.outcome == "already_done":
         return
+    with transaction.atomic():
+        _write_attempt(booking, result, mode)
+    _count_attempt(result, mode)
+
+
+def _count_attempt(result: AttemptResult, mode: str) -> None:
+    metrics.ALLOCATION_ATTEMPTS.labels(mode=mode, outcome=result.outcome).inc()
+    if result.seat_waste is not None:
+        metrics.SEAT_WASTE.observe(result.seat_waste)
+
+
+def _write_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
     AllocationAttempt.objects.create(
         restaurant_id=booking.restaurant_id,
         booking_id=booking.pk,
@@ -327,9 +339,6 @@ def record_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
         seat_waste=result.seat_waste,
         failure_reason=result.failure_reason,
     )
-    metrics.ALLOCATION_ATTEMPTS.labels(mode=mode, outcome=result.outcome).inc()
-    if result.seat_waste is not None:
-        metrics.SEAT_WASTE.observe(result.seat_waste)
     record_event(
         f"allocation.{result.outcome}",
         restaurant_id=booking.restaurant_id,
@@ -431,25 +440,29 @@ def booking_admit(
                     first = _attempt_result(outcome, 1, started, decision)
             # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
             profile = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
-            _emit(
-                "booking.created",
-                restaurant_id=restaurant.pk,
-                booking_id=booking.pk,
-                party_size=party_size,
-                source=source,
-                status=booking.status,
+            created_event: dict[str, Any] = {
+                "restaurant_id": restaurant.pk,
+                "booking_id": booking.pk,
+                "party_size": party_size,
+                "source": source,
+                "status": booking.status,
                 **{
                     k: profile[k]
                     for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
                     if k in profile
                 },
-            )
+            }
     except CapacityExceeded as exc:
         _record_refusal(exc, restaurant, party_size)
         raise
     admission = Admission(booking=booking, capacity=capacity, first_attempt=first)
+    # The admission's telemetry in one commit, after the booking's: it never holds the lock.
+    with transaction.atomic():
+        record_event("booking.created", **created_event)
+        if first is not None:
+            _write_attempt(booking, first, AllocationAttempt.Mode.INLINE)
     if first is not None:
-        record_attempt(booking, first, AllocationAttempt.Mode.INLINE)
+        _count_attempt(first, AllocationAttempt.Mode.INLINE)
         admission.attempts.append(first)
     return admission
 

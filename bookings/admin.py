@@ -41,7 +41,6 @@ from bookings.models import (
 )
 from observability.models import AllocationAttempt
 
-
 admin.site.site_header = "ReserveX"
 admin.site.site_title = "ReserveX staff"
 admin.site.index_title = "Your restaurants"

@@ -36,7 +36,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("    lock_service_days", "allocator/locking.py", "lock_service_days"),
     ("    _check_capacity", "allocator/services.py", "_check_capacity"),
     ("    _plan (snapshot + planner)", "allocator/services.py", "_plan"),
-    ("      floor_snapshot", "allocator/snapshots.py", "floor_snapshot"),
+    ("      occupied_between (windows read)", "allocator/snapshots.py", "occupied_between"),
     ("      plan_tables (pure planner)", "allocator/planner.py", "plan_tables"),
     ("    _try_assign (occupancy insert + confirm)", "allocator/services.py", "_try_assign"),
     ("  record_attempt (telemetry rows)", "allocator/services.py", "record_attempt"),

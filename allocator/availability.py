@@ -79,14 +79,12 @@ def availability_day(
             if not exists_locally(restaurant, starts_at, slot_time):
                 continue  # skipped by the clocks going forward
             ends_at = starts_at + turn
-            booked = usage_at(seatings, starts_at, ends_at, interval).peak_covers
-            reason: str | None = None
-            if starts_at <= now:
-                reason = "past"
-            elif limits.closed:
-                reason = "closed"
+            reason: str | None
+            if starts_at <= now or limits.closed:
+                reason = "past" if starts_at <= now else "closed"
+                booked = usage_at(seatings, starts_at, ends_at, interval).peak_covers
             else:
-                reason = _refusal(
+                reason, booked = _refusal(
                     floor, seatings, party_size, starts_at, ends_at, interval, limits, mode, settings
                 )
             remaining = None if limits.max_covers is None else max(0, limits.max_covers - booked)
@@ -114,21 +112,36 @@ def _refusal(
     limits: CapacityLimits,
     mode: EnforcementMode,
     settings: PlannerSettings,
-) -> str | None:
+) -> tuple[str | None, int]:
+    """Return why the slot cannot seat the party (None if it can), and the covers already booked."""
     decision = evaluate(
         limits,
         seatings,
         CapacityRequest(starts_at=starts_at, ends_at=ends_at, party_size=party_size, slot_interval=interval),
         mode,
     )
+    # The request spans its whole window, so the peak with it is the peak without it plus the party.
+    booked = decision.peak_covers - party_size
     if not decision.admitted:
-        return decision.reason
+        return decision.reason, booked
+    if _free_single_table(floor, party_size, starts_at, ends_at):
+        return None, booked  # availability needs a yes, not the best plan: skip the search
     plan = plan_tables(
         floor, PlanRequest(party_size=party_size, starts_at=starts_at, ends_at=ends_at), settings
     )
     if plan.plan is None:
-        return plan.failure_reason or "no_table_free"
-    return None
+        return plan.failure_reason or "no_table_free", booked
+    return None, booked
+
+
+def _free_single_table(floor: FloorSnapshot, party_size: int, starts_at: datetime, ends_at: datetime) -> bool:
+    """Return whether one active table that suits the party is free for the whole window."""
+    for table in floor.tables:
+        if not (table.active and table.min_party <= party_size <= table.max_party):
+            continue
+        if all(end <= starts_at or ends_at <= start for start, end in floor.busy.get(table.id, ())):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,8 +130,9 @@ def seatings_between(
     )
     if exclude_hold_id is not None:
         holds = holds.exclude(pk=exclude_hold_id)
-    rows = list(bookings.values_list("starts_at", "ends_at", "party_size"))
-    rows += list(holds.values_list("starts_at", "ends_at", "party_size"))
+    rows = bookings.values_list("starts_at", "ends_at", "party_size").union(
+        holds.values_list("starts_at", "ends_at", "party_size"), all=True
+    )  # one round trip
     return [Seating(starts_at=s, ends_at=e, party_size=p) for s, e, p in rows]
 
 
@@ -147,16 +148,18 @@ class FloorLayout:
 def floor_layout(restaurant_id: int) -> FloorLayout:
     tables = tuple(
         TableInfo(
-            id=t.pk,
-            label=t.label,
-            section=t.section,
-            min_party=t.min_party,
-            max_party=t.max_party,
-            active=t.active,
-            combinable=t.combinable,
-            restaurant_id=t.restaurant_id,
+            id=pk,
+            label=label,
+            section=section,
+            min_party=min_party,
+            max_party=max_party,
+            active=active,
+            combinable=combinable,
+            restaurant_id=restaurant_id,
         )
-        for t in Table.objects.filter(restaurant_id=restaurant_id)
+        for pk, label, section, min_party, max_party, active, combinable in Table.objects.filter(
+            restaurant_id=restaurant_id
+        ).values_list("pk", "label", "section", "min_party", "max_party", "active", "combinable")
     )
     adjacency = frozenset(
         TableAdjacency.objects.filter(restaurant_id=restaurant_id).values_list("table_a_id", "table_b_id")

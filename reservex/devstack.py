@@ -224,6 +224,12 @@ def command_test(pytest_args: list[str]) -> int:
         return _run_foreground([sys.executable, "-m", "pytest", *pytest_args], env)
 
 
+def command_exec(command: list[str]) -> int:
+    """Run one command with the services' environment (e.g. a benchmark that needs the database)."""
+    with services() as env:
+        return _run_foreground(command, env)
+
+
 def command_shell_env() -> int:
     """Start the services, print their environment, and keep them up until Ctrl-C."""
     with services() as env:
@@ -242,9 +248,13 @@ def main() -> int:
     test = sub.add_parser("test", help="run the test suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     sub.add_parser("services", help="start the services and print their environment")
+    run_command = sub.add_parser("exec", help="run a command with the services' environment")
+    run_command.add_argument("exec_command", nargs=argparse.REMAINDER)
     args, extra = parser.parse_known_args()
     if args.command == "test":
         return command_test([*args.pytest_args, *extra])
+    if args.command == "exec":
+        return command_exec([*args.exec_command, *extra])
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":

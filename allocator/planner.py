@@ -11,8 +11,8 @@ Candidates
       ``max_party`` (never join tables when one would do), it is minimal (no member can be
       dropped leaving a set that still seats the party and is still connected) and, with
       ``require_adjacency``, the members form a connected subgraph of the adjacency graph.
-      Members' ``min_party`` is not enforced for combinations: a party of 9 on a joined 6 + 4
-      seats 4-ish guests at the 4-top whatever its minimum says.
+      Members' ``min_party`` is not enforced for combinations: joined tables seat the party as
+      one, and a minimum exists to stop a couple taking a six-top, which cannot happen here.
 
 A table is usable when it is active, belongs to ``floor.restaurant_id`` and has sane bounds;
 it is free when none of its busy windows overlaps ``[starts_at, ends_at)`` (touching windows,
@@ -21,14 +21,21 @@ it is free when none of its busy windows overlaps ``[starts_at, ends_at)`` (touc
 Ranking, lexicographic, lower is better
     1. ``seat_waste`` — seats minus party;
     2. ``tables`` — number of tables joined;
-    3. ``value`` — how much future flexibility the plan burns (see ``_VALUE_DOC``);
-    4. ``section_mismatch`` — members outside the preferred section;
-    5. table ids — a deterministic tie-break.
+    3. ``idle_minutes`` — free time left around the booking on each member table (before and
+       after, each capped at ``IDLE_CAP_MINUTES``; a side with no booking counts the cap):
+       packing bookings against each other keeps long free runs whole for later parties;
+    4. ``value`` — how much future flexibility the plan burns (see ``_VALUE_DOC``);
+    5. ``section_mismatch`` — members outside the preferred section;
+    6. table ids — a deterministic tie-break.
+
+Terms 3 and 4 together "keep valuable tables free": 3 in time, 4 in shape. Term 3 only sees
+windows in ``floor.busy``, so pass the whole service day's windows, not just overlapping ones.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,8 +58,10 @@ CHECK_EVERY = 32
 # big table for a big party); joins make a small party prefer a table that nobody could join
 # to anything over the middle of a free chain that a large party will need.
 JOIN_WEIGHT = 4
+# Beyond three hours a free run is as good as an empty evening: the longest turn is 150 min.
+IDLE_CAP_MINUTES = 180
 _VALUE_DOC = "sum(max_party^2) + 4 * sum(1 + free combinable neighbours outside the plan)"
-RANKING = ("seat_waste", "tables", "value", "section_mismatch", "table_ids")
+RANKING = ("seat_waste", "tables", "idle_minutes", "value", "section_mismatch", "table_ids")
 
 Window = tuple[datetime, datetime]
 # (score, table ids in ascending order) — plain tuples in the hot loop, Plans only at the end.
@@ -204,9 +213,11 @@ def plan_tables(
     usable = _usable_tables(floor)
     if not usable:
         return _decision(started, timer, request, settings, failure=FAILURE_NO_TABLES)
-    free = [t for t in usable if not _is_busy(floor.busy.get(t.id, ()), request.starts_at, request.ends_at)]
+    free, idle = _free_tables(floor, usable, request)
 
-    found = _search(free, floor.adjacency, request, settings, deadline, timer, first_only=False)
+    found = _search(
+        _prepare(free, idle, floor.adjacency, request, settings), deadline, timer, first_only=False
+    )
     explored = found.explored
     failure: str | None = None
     if not found.top:
@@ -215,7 +226,8 @@ def plan_tables(
         else:
             # Tell "never fits" from "fits, but not now": the service rejects the first and may
             # retry or offer other times for the second.
-            empty = _search(usable, floor.adjacency, request, settings, deadline, timer, first_only=True)
+            anytime = _prepare(usable, [0] * len(usable), floor.adjacency, request, settings)
+            empty = _search(anytime, deadline, timer, first_only=True)
             explored += empty.explored
             if empty.top:
                 failure = FAILURE_BUSY
@@ -239,6 +251,31 @@ def plan_tables(
         usable=len(usable),
         free=len(free),
     )
+
+
+def score_tables(
+    floor: FloorSnapshot,
+    request: PlanRequest,
+    settings: PlannerSettings,
+    table_ids: Sequence[int],
+) -> Plan | None:
+    """Return how the planner ranks these tables for the request, or None if it may not use them.
+
+    For staff choosing tables by hand ("why not these?") and for tests: the Plan's score is
+    comparable with the scores in ``plan_tables``' decision for the same floor and request.
+    """
+    if request.party_size < 1 or not request.starts_at < request.ends_at:
+        return None
+    free, idle = _free_tables(floor, _usable_tables(floor), request)
+    index = {t.id: i for i, t in enumerate(free)}
+    members = [index[tid] for tid in table_ids if tid in index]
+    if not members or len(members) != len(table_ids) or len(set(members)) != len(members):
+        return None
+    prepared = _prepare(free, idle, floor.adjacency, request, settings)
+    if not _allowed(prepared, members):
+        return None
+    seats = sum(prepared.maxp[m] for m in members)
+    return _to_plan(_score(prepared, members, seats), {t.id: t for t in free}, request.party_size)
 
 
 def _decision(
@@ -287,15 +324,44 @@ def _usable_tables(floor: FloorSnapshot) -> list[TableInfo]:
     return usable
 
 
-def _is_busy(windows: Sequence[Window], starts_at: datetime, ends_at: datetime) -> bool:
-    """Return whether any [start, end) window overlaps [starts_at, ends_at)."""
-    return any(start < ends_at and starts_at < end for start, end in windows)
+def _free_tables(
+    floor: FloorSnapshot, usable: list[TableInfo], request: PlanRequest
+) -> tuple[list[TableInfo], list[int]]:
+    """Return the usable tables free for the request's window, and their idle minutes."""
+    free: list[TableInfo] = []
+    idle: list[int] = []
+    for t in usable:
+        minutes = _idle_around(floor.busy.get(t.id, ()), request.starts_at, request.ends_at)
+        if minutes is not None:
+            free.append(t)
+            idle.append(minutes)
+    return free, idle
+
+
+def _idle_around(windows: Sequence[Window], starts_at: datetime, ends_at: datetime) -> int | None:
+    """Return the capped idle minutes around [starts_at, ends_at), or None if a window overlaps."""
+    before: datetime | None = None
+    after: datetime | None = None
+    for start, end in windows:
+        if not start < end:
+            continue  # an empty range overlaps nothing, as in Postgres
+        if start < ends_at and starts_at < end:
+            return None
+        if end <= starts_at and (before is None or end > before):
+            before = end
+        elif start >= ends_at and (after is None or start < after):
+            after = start
+    idle = 0
+    for gap in (None if before is None else starts_at - before, None if after is None else after - ends_at):
+        minutes = IDLE_CAP_MINUTES if gap is None else int(gap.total_seconds()) // 60
+        idle += min(minutes, IDLE_CAP_MINUTES)
+    return idle
 
 
 def _to_plan(entry: _Entry, by_id: Mapping[int, TableInfo], party: int) -> Plan:
     """Turn a hot-loop entry into a Plan."""
     score, ids = entry
-    waste, count, value, mismatch = score[0], score[1], score[2], score[3]
+    waste, count, idle, value, mismatch = score[0], score[1], score[2], score[3], score[4]
     tables = [by_id[i] for i in ids]
     large = sum(t.max_party * t.max_party for t in tables)
     seats = party + waste
@@ -308,6 +374,7 @@ def _to_plan(entry: _Entry, by_id: Mapping[int, TableInfo], party: int) -> Plan:
         score_parts={
             "seat_waste": float(waste),
             "tables": float(count),
+            "idle_minutes": float(idle),
             "value": float(value),
             "value_large_tables": float(large),
             "value_joins": float((value - large) // JOIN_WEIGHT),
@@ -326,33 +393,35 @@ class _Found:
     truncated: bool
 
 
-def _search(
+@dataclass(slots=True)
+class _Prepared:
+    """Per-call arrays over candidate tables (local index = position, ascending id)."""
+
+    tables: list[TableInfo]
+    ids: list[int]
+    maxp: list[int]
+    idle: list[int]
+    mismatch: list[int]
+    # Neighbours among these tables, combinable ones only: nothing joins a non-combinable table.
+    adj: list[set[int]]
+    party: int
+    merges: bool
+    adjacent_only: bool
+    k: int
+
+
+def _prepare(
     tables: list[TableInfo],
+    idle: list[int],
     adjacency: frozenset[tuple[int, int]],
     request: PlanRequest,
     settings: PlannerSettings,
-    deadline: float,
-    timer: Callable[[], float],
-    *,
-    first_only: bool,
-) -> _Found:
-    """Enumerate fitting table sets among ``tables`` and keep the TOP_K best.
-
-    ``tables`` must be sorted by id. With ``first_only`` stop at the first fitting set (used to
-    ask whether the party could ever be seated).
-    """
-    party = request.party_size
+) -> _Prepared:
+    """Index the candidate tables (sorted by id) for one request."""
     preferred = request.preferred_section
     merges = settings.merges_enabled and settings.max_merge_tables >= 2
-    k = settings.max_merge_tables
-    adjacent_only = settings.require_adjacency
-    n = len(tables)
     ids = [t.id for t in tables]
-    maxp = [t.max_party for t in tables]
-    mismatch = [0 if preferred is None or t.section == preferred else 1 for t in tables]
-
-    # Adjacency among these tables, combinable ones only: nothing joins a non-combinable table.
-    adj: list[set[int]] = [set() for _ in range(n)]
+    adj: list[set[int]] = [set() for _ in tables]
     if merges:
         index = {tid: i for i, tid in enumerate(ids)}
         for a, b in adjacency:
@@ -363,21 +432,93 @@ def _search(
             if tables[ia].combinable and tables[ib].combinable:
                 adj[ia].add(ib)
                 adj[ib].add(ia)
+    return _Prepared(
+        tables=tables,
+        ids=ids,
+        maxp=[t.max_party for t in tables],
+        idle=idle,
+        mismatch=[0 if preferred is None or t.section == preferred else 1 for t in tables],
+        adj=adj,
+        party=request.party_size,
+        merges=merges,
+        adjacent_only=settings.require_adjacency,
+        k=settings.max_merge_tables,
+    )
+
+
+def _allowed(p: _Prepared, members: Sequence[int]) -> bool:
+    """Return whether the rules let this set of local indices seat the party."""
+    party = p.party
+    if len(members) == 1:
+        t = p.tables[members[0]]
+        return t.min_party <= party <= t.max_party
+    if not p.merges or not 2 <= len(members) <= p.k:
+        return False
+    if any(not p.tables[m].combinable or p.maxp[m] >= party for m in members):
+        return False
+    seats = sum(p.maxp[m] for m in members)
+    if seats < party or (p.adjacent_only and not _connected(list(members), p.adj)):
+        return False
+    return not _has_redundant_member(p, members, seats)
+
+
+def _has_redundant_member(p: _Prepared, members: Sequence[int], seats: int) -> bool:
+    """Return whether dropping one member leaves a set that still seats the party (and joins)."""
+    for m in members:
+        if seats - p.maxp[m] >= p.party:
+            rest = [x for x in members if x != m]
+            if not p.adjacent_only or _connected(rest, p.adj):
+                return True
+    return False
+
+
+def _score(p: _Prepared, members: Sequence[int], seats: int) -> _Entry:
+    """Return the ranking key and sorted table ids of an allowed set of local indices."""
+    member_set = set(members)
+    large = joins = miss = idle = 0
+    for m in members:
+        idle += p.idle[m]
+        large += p.maxp[m] * p.maxp[m]
+        miss += p.mismatch[m]
+        # A join partner only matters while merges are on; without adjacency rules any
+        # combinable table can join any other, so position carries no extra value.
+        if p.merges and p.tables[m].combinable:
+            joins += 1 + (len(p.adj[m] - member_set) if p.adjacent_only else 0)
+    sorted_ids = tuple(sorted(p.ids[m] for m in members))
+    value = large + JOIN_WEIGHT * joins
+    return (seats - p.party, len(members), idle, value, miss, *sorted_ids), sorted_ids
+
+
+def _search(
+    p: _Prepared,
+    deadline: float,
+    timer: Callable[[], float],
+    *,
+    first_only: bool,
+) -> _Found:
+    """Enumerate allowed table sets and keep the TOP_K best.
+
+    With ``first_only`` stop at the first allowed set (used to ask whether the party could ever
+    be seated).
+    """
+    tables, party, k, n = p.tables, p.party, p.k, len(p.tables)
+    maxp, adj, adjacent_only = p.maxp, p.adj, p.adjacent_only
 
     top: list[_Entry] = []
     considered = 0
-    # Waste of the worst kept entry once TOP_K are kept: anything wasting more cannot enter.
-    worst_waste = party * 1000 + 1_000_000
+    # (waste, tables) of the worst kept entry once TOP_K are kept: a set that cannot do better
+    # on these two cannot enter, and neither can anything grown from it.
+    worst = (1 << 62, 1 << 62)
 
     def offer(score: tuple[int, ...], members: tuple[int, ...]) -> None:
-        nonlocal worst_waste
+        nonlocal worst
         if len(top) == TOP_K and score >= top[-1][0]:
             return
         bisect.insort(top, (score, members))
         if len(top) > TOP_K:
             top.pop()
         if len(top) == TOP_K:
-            worst_waste = top[-1][0][0]
+            worst = (top[-1][0][0], top[-1][0][1])
 
     # Phase 1: single tables, always in full — cheap, and usually where the answer is.
     for i, t in enumerate(tables):
@@ -385,19 +526,19 @@ def _search(
             considered += 1
             if first_only:
                 return _Found([((), ())], considered, 0, False)
-            joins = (1 + (len(adj[i]) if adjacent_only else 0)) if merges and t.combinable else 0
-            value = maxp[i] * maxp[i] + JOIN_WEIGHT * joins
-            offer((maxp[i] - party, 1, value, mismatch[i], ids[i]), (ids[i],))
+            offer(*_score(p, (i,), t.max_party))
 
-    if not merges:
-        return _Found(top, considered, 0, False)
-    # No combination beats TOP_K exact single tables: it would need more tables for no less waste.
-    if len(top) == TOP_K and top[-1][0][0] == 0 and top[-1][0][1] == 1:
+    if not p.merges:
         return _Found(top, considered, 0, False)
 
     # Phase 2: combinations. Only tables that cannot seat the party alone may join one.
     pool = [i for i in range(n) if tables[i].combinable and maxp[i] < party]
     if len(pool) < 2 or sum(sorted((maxp[i] for i in pool), reverse=True)[:k]) < party:
+        return _Found(top, considered, 0, False)
+    # Seats of any combination are a multiple of the capacities' gcd, so its waste is at least
+    # this (all-even floors never seat an odd party exactly).
+    min_waste = -party % math.gcd(*(maxp[i] for i in pool))
+    if (min_waste, 2) > worst:
         return _Found(top, considered, 0, False)
     if timer() > deadline:
         return _Found(top, considered, 0, True)
@@ -413,28 +554,12 @@ def _search(
     def consider(members: list[int], seats: int) -> None:
         # Score a fitting set of local indices; reject it when a member is redundant.
         nonlocal considered, found_any
-        waste = seats - party
-        if waste > worst_waste:
+        if (seats - party, len(members)) > worst or _has_redundant_member(p, members, seats):
             return
-        for m in members:
-            if seats - maxp[m] >= party:
-                rest = [x for x in members if x != m]
-                if not adjacent_only or _connected(rest, adj):
-                    return
         considered += 1
         found_any = True
-        if first_only:
-            return
-        member_set = set(members)
-        large = 0
-        joins = 0
-        miss = 0
-        for m in members:
-            large += maxp[m] * maxp[m]
-            joins += 1 + (len(adj[m] - member_set) if adjacent_only else 0)
-            miss += mismatch[m]
-        sorted_ids = tuple(sorted(ids[m] for m in members))
-        offer((waste, len(members), large + JOIN_WEIGHT * joins, miss, *sorted_ids), sorted_ids)
+        if not first_only:
+            offer(*_score(p, members, seats))
 
     if adjacent_only:
         # ESU (Wernicke 2006): grow connected sets from each seed through neighbours with a
@@ -446,7 +571,7 @@ def _search(
         def grow(sub: list[int], closed: set[int], ext: list[int], seats: int, seed: int) -> None:
             nonlocal explored, truncated
             while ext:
-                if truncated or (first_only and found_any):
+                if truncated or (first_only and found_any) or (min_waste, len(sub) + 1) > worst:
                     return
                 w = ext.pop()
                 explored += 1
@@ -457,7 +582,11 @@ def _search(
                 sub.append(w)
                 if total >= party:
                     consider(sub, total)
-                elif len(sub) < k and total + (k - len(sub)) * pool_max >= party:
+                elif (
+                    len(sub) < k
+                    and total + (k - len(sub)) * pool_max >= party
+                    and (min_waste, len(sub) + 1) <= worst
+                ):
                     extra = [u for u in nb[w] if u > seed and u not in closed]
                     grow(sub, closed | nb[w] | {w}, ext + extra, total, seed)
                 sub.pop()
@@ -478,7 +607,7 @@ def _search(
         def combine(start: int, sub: list[int], seats: int) -> None:
             nonlocal explored, truncated
             for j in range(start, len(order)):
-                if truncated or (first_only and found_any):
+                if truncated or (first_only and found_any) or (min_waste, len(sub) + 1) > worst:
                     return
                 if seats + (k - len(sub)) * caps[j] < party:
                     return
@@ -491,7 +620,7 @@ def _search(
                 if total >= party:
                     if len(sub) >= 2:
                         consider(sub, total)
-                elif len(sub) < k:
+                elif len(sub) < k and (min_waste, len(sub) + 1) <= worst:
                     combine(j + 1, sub, total)
                 sub.pop()
 

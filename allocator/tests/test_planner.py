@@ -22,6 +22,7 @@ from allocator.planner import (
     PlanRequest,
     TableInfo,
     plan_tables,
+    score_tables,
 )
 
 RID = 7
@@ -227,10 +228,26 @@ def test_every_returned_plan_is_allowed_and_the_best_is_optimal(
     by_id = {t.id: t for t in fl.tables}
     best = min((sum(by_id[i].max_party for i in ids) - req.party_size, len(ids)) for ids in allowed)
     assert (decision.plan.seat_waste, len(decision.plan.table_ids)) == best
-    # Runners up are distinct, ranked, and as many as exist (up to three).
-    ranked = list(all_plans(decision))
-    assert [p.score for p in ranked] == sorted(p.score for p in ranked)
-    assert len({p.table_ids for p in ranked}) == len(ranked) == min(4, len(allowed))
+    # The plan and runners up are exactly the four best allowed sets: pruning lost nothing.
+    scored = [score_tables(fl, req, cfg, ids) for ids in allowed]
+    expected = sorted((p for p in scored if p is not None), key=lambda p: p.score)[:4]
+    assert list(all_plans(decision)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios())
+def test_score_tables_accepts_exactly_the_allowed_sets(
+    case: tuple[FloorSnapshot, PlanRequest, PlannerSettings],
+) -> None:
+    fl, req, cfg = case
+    allowed = allowed_sets(fl, req, cfg)
+    ids = sorted(t.id for t in fl.tables)
+    for size in range(1, 5):
+        for combo in itertools.combinations(ids, size):
+            plan = score_tables(fl, req, cfg, combo)
+            assert (plan is not None) == (combo in allowed), combo
+            if plan is not None:
+                assert_valid(plan, fl, req, cfg)
 
 
 @settings(max_examples=200, deadline=None)
@@ -290,6 +307,23 @@ def test_it_truncates_when_the_timer_jumps_past_the_budget() -> None:
     assert decision.truncated
     assert decision.plan is None
     assert decision.failure_reason == "enumeration_timeout"
+
+
+def test_a_budget_blown_mid_enumeration_keeps_what_was_found() -> None:
+    # Two rows of 2-tops joined side by side and front to back: plenty of connected sets.
+    tables = [table(i, 2) for i in range(1, 41)]
+    edges = chain(list(range(1, 21))) + chain(list(range(21, 41))) + [(i, i + 20) for i in range(1, 21)]
+    reads = [0]
+
+    def timer() -> float:
+        reads[0] += 1
+        return 0.0 if reads[0] < 3 else 1e9
+
+    decision = plan_tables(floor(tables, edges), request(6), PlannerSettings(), timer=timer)
+    assert decision.truncated
+    assert decision.subsets_explored > 0
+    for plan in all_plans(decision):
+        assert_valid(plan, floor(tables, edges), request(6), PlannerSettings())
 
 
 def test_a_truncated_search_keeps_the_best_single_table() -> None:
@@ -355,6 +389,20 @@ def test_it_honours_the_preferred_section_between_equals() -> None:
     assert decision.plan.table_ids == (2,)
     assert decision.plan.score_parts["section_mismatch"] == 0
     assert decision.runners_up[0].score_parts["section_mismatch"] == 1
+
+
+def test_it_packs_a_booking_against_an_earlier_one() -> None:
+    # Same size, same shape; table 2 stays free all evening for someone else.
+    fl = floor([table(1, 4), table(2, 4)], busy={1: ((at(-120), at(0)),)})
+    decision = plan_tables(fl, request(4), PlannerSettings())
+    assert decision.plan is not None
+    assert decision.plan.table_ids == (1,)
+    assert decision.plan.score_parts["idle_minutes"] < decision.runners_up[0].score_parts["idle_minutes"]
+
+
+def test_an_empty_window_blocks_nothing() -> None:
+    fl = floor([table(1, 4)], busy={1: ((at(30), at(30)),)})
+    assert plan_tables(fl, request(4), PlannerSettings()).plan is not None
 
 
 def test_touching_windows_do_not_overlap() -> None:

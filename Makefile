@@ -34,9 +34,7 @@ bench: $(INSTALLED)
 # Seed a fresh reservex_load database, serve it like production (gunicorn gthread + Celery, DEBUG off,
 # throttles raised), check integrity, run the Locust scenarios against 127.0.0.1, check again and
 # write docs/load/REPORT.md. ~5-8 minutes; LOADTEST_URL=http://127.0.0.1:PORT uses a running stack.
-# py-spy (for the profile) is installed on first use; without it the report says the profile was skipped.
 loadtest: $(INSTALLED)
-	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install --quiet py-spy || echo "py-spy not installed: no profile"
 	$(PY) -m locustfiles.run
 
 clean:

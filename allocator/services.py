@@ -34,7 +34,14 @@ from allocator.errors import (
     TablesUnavailable,
 )
 from allocator.locking import busy_means_retry, is_retryable, lock_service_days
-from allocator.planner import Decision, FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
+from allocator.planner import (
+    IDLE_CAP_MINUTES,
+    Decision,
+    FloorSnapshot,
+    PlannerSettings,
+    PlanRequest,
+    plan_tables,
+)
 from allocator.slots import Slot, resolve_slot
 from allocator.snapshots import (
     FloorLayout,
@@ -129,6 +136,9 @@ def _check_capacity(
     return decision
 
 
+PLANNER_CONTEXT = timedelta(minutes=IDLE_CAP_MINUTES)
+
+
 def _plan(
     restaurant: Restaurant,
     party_size: int,
@@ -149,8 +159,14 @@ def _plan(
     seated on paper first.
     """
     layout = layout or floor_layout(restaurant.pk)
+    # Windows around the request too, not only overlapping it: the planner packs bookings next to
+    # each other (its idle-minutes term), which needs the neighbours on each table.
     occupied = occupied_between(
-        restaurant.pk, starts_at, ends_at, now=now, exclude_booking_id=exclude_booking_id
+        restaurant.pk,
+        starts_at - PLANNER_CONTEXT,
+        ends_at + PLANNER_CONTEXT,
+        now=now,
+        exclude_booking_id=exclude_booking_id,
     )
     if occupied.expired_holds:
         release_expired_holds(restaurant.pk, starts_at, ends_at, now=now)

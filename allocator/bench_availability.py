@@ -22,23 +22,13 @@ import django
 BENCH_DB = "reservex_bench"
 
 
-def _use_bench_database() -> None:
-    """Point DATABASE_URL at a fresh bench database on the same server, then set Django up."""
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
+def use_bench_database(name: str = BENCH_DB) -> None:
+    """Point DATABASE_URL at a fresh database ``name`` on the same server, then set Django up."""
+    from reservex.devstack import recreate_database, with_database
 
-    url = os.environ["DATABASE_URL"]
-    config = dj_database_url.parse(url)
-    params = {"dbname": "postgres", "user": config["USER"] or "postgres", "autocommit": True}
-    if config["HOST"]:
-        params["host"] = config["HOST"]
-    if config["PORT"]:
-        params["port"] = config["PORT"]
-    with psycopg.connect(**params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + BENCH_DB
+    url = with_database(os.environ["DATABASE_URL"], name)
+    recreate_database(url)
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reservex.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["RESERVEX_ENV"] = "staging"  # production-like flags (no capacity profiling)
@@ -55,7 +45,7 @@ def main() -> int:
     parser.add_argument("--out", default="docs/bench.md")
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
-    _use_bench_database()
+    use_bench_database()
 
     from django.core.management import call_command
     from django.test import Client
@@ -73,8 +63,10 @@ def main() -> int:
     restaurant.timezone = "UTC"
     restaurant.save()
     day = (timezone.now() + timedelta(days=14)).date()
-    rng = random.Random(7)
-    dinner = [datetime.combine(day, clock_time(17, 0), tzinfo=UTC) + timedelta(minutes=15 * k) for k in range(19)]
+    rng = random.Random(7)  # noqa: S311 - a seeded, reproducible request mix
+    dinner = [
+        datetime.combine(day, clock_time(17, 0), tzinfo=UTC) + timedelta(minutes=15 * k) for k in range(19)
+    ]
     seats = sum(restaurant.tables.values_list("max_party", flat=True))
     booked = refused = 0
     while booked < 0.8 * 240 and refused < 400:  # the dinner rule allows 240 covers at once
@@ -86,7 +78,9 @@ def main() -> int:
                 guest_name="Bench",
             )
             booked = sum(
-                Booking.objects.filter(restaurant=restaurant, status="confirmed").values_list("party_size", flat=True)
+                Booking.objects.filter(restaurant=restaurant, status="confirmed").values_list(
+                    "party_size", flat=True
+                )
             )
         except DomainError:
             refused += 1
@@ -119,7 +113,10 @@ def main() -> int:
         "| what | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, values in (("GET …/availability (whole view)", view_ms), ("availability_day() alone", service_ms)):
+    for name, values in (
+        ("GET …/availability (whole view)", view_ms),
+        ("availability_day() alone", service_ms),
+    ):
         lines.append(
             f"| {name} | {statistics.median(values):.2f} | {percentile(values, 0.95):.2f} | "
             f"{percentile(values, 0.99):.2f} | {max(values):.2f} |"

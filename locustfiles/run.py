@@ -43,10 +43,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from locustfiles import report
 from locustfiles.common import DEMO_SLUG, booking_body, day_ahead
+from reservex.devstack import connect_params, recreate_database, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".reservex" / "loadtest"
@@ -138,36 +139,12 @@ class Deadline:
 # --- services, database, processes -----------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _connect_params(url: str, dbname: str | None = None) -> dict[str, Any]:
-    import dj_database_url
-
-    config = dj_database_url.parse(url)
-    params = {
-        "dbname": dbname or config["NAME"],
-        "user": config["USER"] or "postgres",
-        "password": config["PASSWORD"] or None,
-        "host": config["HOST"] or None,
-        "port": config["PORT"] or None,
-    }
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def recreate_database(url: str) -> None:
+def recreate_load_database(url: str) -> None:
     """Drop and create the load-test database (only ever one whose name says it is one)."""
-    import psycopg
-    from psycopg import sql
-
-    name = _connect_params(url)["dbname"]
+    name = connect_params(url)["dbname"]
     if not str(name).startswith("reservex_load"):
         raise SystemExit(f"refusing to drop database {name!r}: the load test only drops reservex_load*")
-    with psycopg.connect(**_connect_params(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    recreate_database(url)
     log(f"database {name} dropped and created")
 
 
@@ -553,7 +530,7 @@ def run_pgbench(database_url: str, plan: Plan, deadline: Deadline) -> dict[str, 
     binary = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
     if not Path(binary).exists():
         return {"skipped": "no pgbench binary on this machine"}
-    params = _connect_params(database_url)
+    params = connect_params(database_url)
     runs: list[dict[str, Any]] = []
     with psycopg.connect(**params, autocommit=True) as conn:
         row = conn.execute(
@@ -678,7 +655,7 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
                 env["DATABASE_URL"], os.environ.get("LOADTEST_DB_NAME", "reservex_load")
             )
             env = _serving_env({**env, "DATABASE_URL": database_url}, plan, token)
-            recreate_database(database_url)
+            recreate_load_database(database_url)
             for step in (("migrate", "--no-input", "-v", "0"), ("seed_demo", "--stress", "8")):
                 done = manage(env, *step, timeout=deadline.left(300))
                 if done.returncode:

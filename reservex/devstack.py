@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".reservex"
@@ -104,26 +104,47 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing answered on 127.0.0.1:{port} within {timeout}s")
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in the URL if the server does not have it yet."""
+def connect_params(url: str, dbname: str | None = None) -> dict[str, Any]:
+    """Return psycopg connection arguments for a database URL (another database name if given)."""
     import dj_database_url
-    import psycopg
-    from psycopg import sql
 
     config = dj_database_url.parse(url)
-    params: dict[str, Any] = {
-        "dbname": "postgres",
+    params = {
+        "dbname": dbname or config["NAME"],
         "user": config["USER"] or "postgres",
         "password": config["PASSWORD"] or None,
         "host": config["HOST"] or None,
         "port": config["PORT"] or None,
-        "autocommit": True,
     }
-    with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-            _log(f"created database {config['NAME']}")
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def with_database(url: str, name: str) -> str:
+    """Return the URL with another database name (same server, same credentials)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in the URL if the server does not have it yet."""
+    import psycopg
+    from psycopg import sql
+
+    name = connect_params(url)["dbname"]
+    with psycopg.connect(**connect_params(url, "postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            _log(f"created database {name}")
+
+
+def recreate_database(url: str) -> None:
+    """Drop (closing its connections) and create the database named in the URL: for benchmarks."""
+    import psycopg
+    from psycopg import sql
+
+    name = connect_params(url)["dbname"]
+    with psycopg.connect(**connect_params(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _pid_alive(pid: int) -> bool:

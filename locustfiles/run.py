@@ -85,7 +85,7 @@ class Plan:
     pgbench_seconds: int = 10
     pgbench_clients: list[int] = field(default_factory=lambda: [1, 8])
     web_workers: int = 2
-    web_threads: int = 8
+    web_threads: int = 4
     celery_concurrency: int = 1
     day_offset: int = 0
     deadline_s: int = 840

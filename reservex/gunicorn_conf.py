@@ -7,6 +7,8 @@ import os
 bind = f"{os.environ.get('RESERVEX_BIND', '127.0.0.1')}:{os.environ.get('RESERVEX_PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "2"))
+# 4 threads a worker measured best on 2 cores (docs/load/TUNING.md): more threads fight for the
+# GIL while holding database locks, fewer leave requests queueing for a thread.
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 60  # above the 25 s inline-allocation ceiling
 graceful_timeout = 20

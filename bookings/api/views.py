@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -56,13 +57,26 @@ def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> 
     return dict(serializer.validated_data)
 
 
+# Refusals come in bursts for one popular slot; its alternatives are worth remembering briefly.
+ALTERNATIVES_CACHE_SECONDS = 2
+
+
 def _with_alternatives(
     exc: DomainError, restaurant: Restaurant, local_date: date, local_time: time, party: int
 ) -> None:
-    """Add the nearest bookable times to a refusal, so the guest can pick another."""
+    """Add the nearest bookable times to a refusal, so the guest can pick another.
+
+    Cached for two seconds: they are suggestions (a booking at one is checked in full), and a
+    hot slot refuses hundreds of guests a second who would each recompute the whole day.
+    """
+    key = f"alternatives:{restaurant.pk}:{local_date.isoformat()}:{local_time:%H%M}:{party}"
     try:
-        answer = availability_at(restaurant, local_date, local_time, party, now=timezone.now())
-        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in answer.alternatives]
+        alternatives = cache.get(key)
+        if alternatives is None:
+            answer = availability_at(restaurant, local_date, local_time, party, now=timezone.now())
+            alternatives = [t.strftime("%H:%M") for t in answer.alternatives]
+            cache.set(key, alternatives, ALTERNATIVES_CACHE_SECONDS)
+        exc.extra["alternatives"] = alternatives
     except Exception:  # noqa: BLE001 - alternatives are a courtesy; the refusal stands without them
         exc.extra.setdefault("alternatives", [])
 

@@ -565,9 +565,11 @@ def booking_panel(restaurant: Restaurant, booking: Booking, *, now: datetime) ->
 
 def _parse_date(value: str | None, default: date) -> date:
     try:
-        return date.fromisoformat(value) if value else default
+        parsed = date.fromisoformat(value) if value else default
     except ValueError:
         return default
+    # The pages step a day either side: stay inside what dates can represent.
+    return min(max(parsed, date.min + timedelta(days=1)), date.max - timedelta(days=1))
 
 
 def _parse_time(value: str | None) -> time | None:
@@ -578,7 +580,10 @@ def _parse_time(value: str | None) -> time | None:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 class StaffPages:

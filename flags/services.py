@@ -223,7 +223,9 @@ def _apply(
         approver_id=approved_by.pk if approved_by is not None else None,
         reason=reason,
     )
+    # Now, and again after the commit: a reader in between would cache the old value again.
     store.invalidate(restaurant_id)
+    transaction.on_commit(partial(store.invalidate, restaurant_id))
     logger.info("flag %s (%s): %s -> %s [%s]", key, scope_label(restaurant_id), old_value, value, kind)
     return entry
 

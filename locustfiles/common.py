@@ -17,7 +17,7 @@ DEMO_SLUG = "white-horse-waterbeach"
 RESTAURANT_TZ = ZoneInfo("Europe/London")
 BOOKINGS_PATH = "/api/v1/bookings"
 
-# Failure reasons of one slot-fill booking, in report order (the brief's taxonomy).
+# Failure reasons of one slot-fill booking, in report order (the report's failure taxonomy).
 REASONS = (
     "confirmed",
     "inline_timeout_background",
@@ -113,7 +113,7 @@ class BookingRecord:
 
 
 def classify(record: BookingRecord) -> str:
-    """Return the record's failure reason from what the client saw (the brief's taxonomy)."""
+    """Return the record's failure reason from what the client saw (the report's failure taxonomy)."""
     if record.error_code == "api_timeout":
         return "api_timeout"
     if record.http_status == 201 and record.final_status == "confirmed":

@@ -924,21 +924,19 @@ def _levers(
         f"1. **Less work under the restaurant-day lock** ({fmt(statements, 0)} SQL statements per booking in "
         "all). Under concurrency the wait for the lock is the slowest stage, and every millisecond of work "
         "done while holding it is paid again by each request queued behind it (slot-fill at concurrency 8, "
-        "the hot slot). Inside the lock today: the capacity read, the booking insert, expired-hold release, "
-        "the floor snapshot (tables, adjacency, occupancy, pending bookings: re-read on every request though "
-        "tables and adjacency change rarely and could be cached per process, keyed by an updated_at), the "
-        "occupancy insert, the confirm and the COMMIT with its WAL flush.",
+        "the hot slot). Inside the lock today: the capacity read (bookings and holds in one query), the "
+        "booking insert, the occupancy read and the pending bookings, the occupancy insert, the confirm and "
+        "the COMMIT with its WAL flush (tables and adjacency are read before the lock; the service periods "
+        "and overrides could be cached per process, keyed by a version).",
         f"2. **Fewer commits per booking** ({fmt(commits, 0)} measured). The idempotency claim is its own "
-        "transaction; the telemetry rows (`record_attempt`, `record_event`) and `idempotency_complete` are "
-        "autocommit writes after the admission, each with its own WAL flush. Claiming the key inside the "
-        "admission transaction and writing telemetry and the completion in one transaction (or one batched "
-        "INSERT) after it would cut the flushes to two.",
+        "transaction, the admission's telemetry is one transaction after it, and `idempotency_complete` "
+        "is an autocommit write. Claiming the key inside the admission transaction and writing the "
+        "completion with the telemetry would cut the flushes to two.",
         "3. **Do not re-read what was just written**: the 201 body re-selects the attempts and the tables "
         "the request itself produced; the outcome already has them.",
         "4. **CPU per request**: 2 cores are shared by gunicorn, Celery, Postgres, Redis and the load "
         "generator. The `client − view` column above is time a request waited outside the view (for a "
-        "free gthread thread, the GIL, the CPU); measure WEB_WORKERS × WEB_THREADS = 2 × 4 and 3 × 4 "
-        "against 2 × 8 before adding threads.",
+        "free gthread thread, the GIL, the CPU); docs/load/TUNING.md compares thread counts.",
     ]
     if availability_p95 is not None and availability_p95 > TARGET_AVAILABILITY_P95_MS:
         lines.append(

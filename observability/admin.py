@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -203,6 +203,8 @@ class DashboardAdmin(admin.ModelAdmin):
             day = date.fromisoformat(request.GET.get("date", ""))
         except ValueError:
             day = timezone.now().astimezone(zone).date()
+        # Keep a week's window and the day after inside what dates can represent.
+        day = min(max(day, date.min + timedelta(days=7)), date.max - timedelta(days=1))
         window = Window.ending_on(day, period, zone)
         if chosen is not None:
             scope: list[int] | None = [chosen.id]

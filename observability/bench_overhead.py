@@ -229,8 +229,8 @@ wrote):
 
 The run: {context["when"]}; {context["iterations"]} interleaved rounds after warm-up;
 {context["postgres"]} with `synchronous_commit={context["synchronous_commit"]}`; Python
-{context["python"]}; {context["cpus"]} CPUs, load average {context["load"]} at the end (other
-engineers' test suites shared the machine, hence the wide p95); {context["rows"]}. Each sample
+{context["python"]}; {context["cpus"]} CPUs, load average {context["load"]} at the end (other work on the
+machine widens the p95); {context["rows"]}. Each sample
 is wall time in Python: Django's cost, the round trips and the commit (WAL flush) included.
 
 | what | median ms | p95 ms | vs. booking transaction alone |

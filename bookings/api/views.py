@@ -322,10 +322,15 @@ class BookingCancelView(PublicView):
 
 
 class IsRestaurantStaff(permissions.BasePermission):
-    message = "You are not staff of this restaurant."
+    """Staff users with the booking permission the view names (as in admin): view or change."""
+
+    message = "You are not staff allowed to do this."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        user = request.user
+        if not (user and user.is_authenticated and user.is_staff):
+            return False
+        return user.has_perm(getattr(view, "required_permission", "bookings.change_booking"))
 
 
 def staff_restaurants(request: Request) -> QuerySet[Restaurant]:
@@ -372,6 +377,8 @@ STAFF_ERRORS = _errors(
 
 
 class StaffDayView(StaffView):
+    required_permission = "bookings.view_booking"
+
     @extend_schema(
         operation_id="staff_day",
         parameters=[s.StaffDayQuery],

@@ -1,9 +1,9 @@
 """Real processes for tests of the background path: a private redis-server, Celery workers, gunicorn.
 
-STYLE.md: Celery behaviour is tested with a real worker, not ``task_always_eager`` (eager mode
-shares the caller's transaction and skips serialisation). Each test gets its own redis-server on a
-free port with its own data directory, so no test touches the machine's shared Redis, no other
-engineer's worker can steal its tasks, and stale unacknowledged messages never leak between tests.
+Celery behaviour is tested with a real worker, not ``task_always_eager`` (eager mode shares the
+caller's transaction and skips serialisation). Each test gets its own redis-server on a free port
+with its own data directory, so no test touches the machine's shared Redis, no other worker on the
+machine can take its tasks, and stale unacknowledged messages never leak between tests.
 
 Import the ``stack`` fixture into a test module: ``from bookings.tests.processes import stack_fixture``.
 Tests using it need ``@pytest.mark.django_db(transaction=True)``: the worker is another process and
@@ -43,7 +43,7 @@ from allocator.tests.conftest import evening
 from bookings.models import Booking, Restaurant
 
 ROOT = Path(__file__).resolve().parents[2]
-DEADLINE_SECONDS = 60.0  # generous: two cores shared with other engineers' test runs
+DEADLINE_SECONDS = 60.0  # generous: two cores, shared with whatever else runs
 READY_LINE = re.compile(r"\S+@\S+ ready\.")
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Who may see and change what, with the fixed cast (STYLE.md).
+"""Who may see and change what, with a fixed cast (alice, bob and anonymous charlie).
 
 alice is staff of Alice's Diner, bob is staff of Bob's Bistro, charlie is anonymous. Guest
 details (name, email, phone, notes) are for the restaurant's own staff only; a booking
@@ -237,3 +237,23 @@ def test_an_unknown_reference_says_not_found_without_hinting(
     response = charlie.get(f"/api/v1/bookings/{near_miss}")
 
     assert_refused(response, statuses=(404,), code="NOT_FOUND")
+
+
+def test_staff_who_may_only_view_bookings_cannot_change_them(
+    alice_restaurant: Restaurant, alice_booking: Booking
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    from bookings.tests.factories import UserFactory
+
+    viewer = UserFactory(username="dora")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_booking"))
+    alice_restaurant.staff.add(viewer)
+    client = signed_in(viewer)
+    assert client.get(day_list_url(alice_restaurant)).status_code == 200
+    before = snapshot(alice_booking)
+    response = client.post(
+        f"/api/v1/staff/bookings/{alice_booking.reference}/status", {"status": "no_show"}, format="json"
+    )
+    assert_refused(response, statuses=(403,), code="FORBIDDEN")
+    assert snapshot(alice_booking) == before

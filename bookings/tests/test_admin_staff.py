@@ -426,3 +426,13 @@ def test_an_unknown_restaurant_has_no_widget(client: Client, db: None) -> None:
     response = client.get("/widget/no-such-place/")
     assert response.status_code == 404
     assert "Booking page not found" in response.content.decode()  # a page for the guest, not JSON
+
+
+def test_odd_query_values_fall_back_instead_of_failing(staff: Client, diner: Restaurant) -> None:
+    for day_value in ("9999-12-31", "0001-01-01"):
+        page = f"/admin/bookings/restaurant/{diner.pk}/timeline/?date={day_value}&booking=%C2%B2"
+        assert staff.get(page).status_code == 200
+        assert (
+            staff.get(f"/admin/bookings/restaurant/{diner.pk}/floor/?date={day_value}&time=19:00").status_code
+            == 200
+        )

@@ -155,6 +155,8 @@ class TestAccess:
         assert response.status_code == 200
         assert response.context["period"] == "day"
         assert response.context["day"] == timezone.now().astimezone(response.context["window"].zone).date()
+        for extreme, period in (("9999-12-31", "day"), ("0001-01-01", "week")):
+            assert client.get(URL, {"date": extreme, "period": period}).status_code == 200
 
     def test_staff_see_only_their_restaurants_telemetry_in_the_lists(
         self, client: Client, alice, alice_restaurant, bob_restaurant

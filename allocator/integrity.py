@@ -206,13 +206,14 @@ def _check_seating(report: IntegrityReport, *, since: datetime | None) -> None:
             problem = "uses an inactive table"
         elif tables == 1 and min_party > party:
             problem = f"table minimum {min_party} above party of {party}"
-        elif tables > 1 and not _connected(list(table_ids), edges[restaurant_id]):
+        elif tables > 1 and not tables_connected(list(table_ids), edges[restaurant_id]):
             problem = "joined tables are not adjacent"
         if problem:
             report.violations["unseated_confirmed"].append(f"booking {reference}: {problem}")
 
 
-def _connected(table_ids: list[int], edges: set[tuple[int, int]]) -> bool:
+def tables_connected(table_ids: list[int], edges: set[tuple[int, int]]) -> bool:
+    """Return whether the tables form one connected group through the given adjacency edges."""
     members = set(table_ids)
     seen = {table_ids[0]}
     frontier = [table_ids[0]]

@@ -33,6 +33,7 @@ from allocator.errors import (
     InvalidTransition,
     TablesUnavailable,
 )
+from allocator.integrity import tables_connected
 from allocator.locking import busy_means_retry, is_retryable, lock_service_days
 from allocator.planner import (
     IDLE_CAP_MINUTES,
@@ -137,6 +138,16 @@ def _check_capacity(
 
 
 PLANNER_CONTEXT = timedelta(minutes=IDLE_CAP_MINUTES)
+
+
+def _no_table(decision: Decision, slot: Slot, party_size: int) -> CapacityExceeded:
+    """Return the refusal for a slot within the rules where no table can seat the party now."""
+    return CapacityExceeded(
+        "No table can seat this party at that time.",
+        reason=decision.failure_reason,
+        starts_at=slot.starts_at.isoformat(),
+        party_size=party_size,
+    )
 
 
 def _plan(
@@ -445,12 +456,7 @@ def booking_admit(
                     exclude_booking_id=booking.pk,
                 )
                 if decision.plan is None:
-                    raise CapacityExceeded(
-                        "No table can seat this party at that time.",
-                        reason=decision.failure_reason,
-                        starts_at=slot.starts_at.isoformat(),
-                        party_size=party_size,
-                    )
+                    raise _no_table(decision, slot, party_size)
                 if assign:
                     outcome = _try_assign(booking, decision, now=now)
                     first = _attempt_result(outcome, 1, started, decision)
@@ -678,12 +684,7 @@ def _hold_attempt(
             include_pending=True,
         )
         if decision.plan is None:
-            raise CapacityExceeded(
-                "No table can seat this party at that time.",
-                reason=decision.failure_reason,
-                starts_at=slot.starts_at.isoformat(),
-                party_size=party_size,
-            )
+            raise _no_table(decision, slot, party_size)
         try:
             _write_windows(
                 restaurant_id=restaurant.pk,
@@ -748,7 +749,7 @@ class OverrideNotAllowed(InvalidTransition):
     status = 403
 
 
-def _staff_tables(restaurant: Restaurant, labels: list[str], party_size: int, booking_ref: str) -> list[int]:
+def _staff_tables(restaurant: Restaurant, labels: list[str], party_size: int) -> list[int]:
     """Return the ids of the tables staff picked, refusing any set that cannot seat the party."""
     from bookings.models import Table, TableAdjacency
 
@@ -762,19 +763,11 @@ def _staff_tables(restaurant: Restaurant, labels: list[str], party_size: int, bo
     if sum(t.max_party for t in tables) < party_size:
         raise TablesUnavailable(f"Those tables seat {sum(t.max_party for t in tables)}, not {party_size}.")
     if len(tables) > 1 and flags.get("allocator.require_adjacency", restaurant):
-        ids = {t.pk for t in tables}
-        edges = TableAdjacency.objects.filter(table_a__in=ids, table_b__in=ids).values_list(
-            "table_a", "table_b"
+        ids = [t.pk for t in tables]
+        edges = set(
+            TableAdjacency.objects.filter(table_a__in=ids, table_b__in=ids).values_list("table_a", "table_b")
         )
-        linked = {tables[0].pk}
-        changed = True
-        while changed:
-            changed = False
-            for a, b in edges:
-                if (a in linked) != (b in linked):
-                    linked |= {a, b}
-                    changed = True
-        if linked != ids:
+        if not tables_connected(ids, edges):
             raise TablesUnavailable("Those tables cannot be joined.")
     return [t.pk for t in tables]
 
@@ -834,7 +827,7 @@ def booking_move(
                     starts_at=new_start.isoformat(),
                 )
         if table_labels:
-            table_ids = _staff_tables(restaurant, table_labels, current.party_size, current.reference)
+            table_ids = _staff_tables(restaurant, table_labels, current.party_size)
             reason: dict[str, object] = {"chosen_by_staff": actor_id, "tables": table_labels}
         else:
             decision = _plan(

@@ -322,13 +322,15 @@ def celery_broker(url: str) -> Iterator[None]:
     and the app caches its connection and producer pools; so set the URL and drop the pools, and
     undo both afterwards.
     """
+    from kombu import pools
+
     from reservex.celery import app
 
     def drop_pools() -> None:
-        for pool in (app.amqp._producer_pool, app._pool):
-            if pool is not None:
-                with contextlib.suppress(Exception):
-                    pool.force_close_all()
+        # kombu keeps producer pools in a registry of its own, keyed by connection: closing the
+        # app's pool without clearing that registry leaves a closed pool that the next publish to
+        # the same URL would be handed ("Acquire on closed pool"). reset() closes and forgets all.
+        pools.reset()
         app.amqp._producer_pool = None
         app._pool = None
 

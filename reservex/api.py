@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -78,24 +83,135 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 class FailOpenThrottle(SimpleRateThrottle):
-    """A Redis-backed throttle that lets requests through when Redis is unreachable.
+    """A fixed-window request counter in Redis that lets requests through when Redis is unreachable.
+
+    Each window of ``duration`` seconds has its own key, ``<cache prefix>:throttle:<scope>:<ident>:
+    <window start>``, incremented once per request and expiring after the window. The first throttle
+    of a request counts for every throttle of the view in one pipeline (INCR + EXPIRE per key) and
+    leaves the counts on the request; the others read them: one Redis round trip per request.
 
     Throttling protects the service; it must not take bookings down with Redis. After a failure
     the throttle stands aside for a few seconds, so an outage costs one timeout, not one per request.
     """
 
+    cache_format = "throttle:%(scope)s:%(ident)s"
+    num_requests: int | None  # set by SimpleRateThrottle.__init__ from the rate; None when off
+    duration: int | None
+    window_end: float
     _skip_until = 0.0  # shared by all throttles of the process: Redis is one dependency
+    _skip_lock = threading.Lock()
     SKIP_SECONDS = 5.0
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        if time.monotonic() < FailOpenThrottle._skip_until:
+        if self.rate is None or time.monotonic() < FailOpenThrottle._skip_until:
             return True
-        try:
-            return super().allow_request(request, view)
-        except Exception as exc:  # noqa: BLE001 - any cache failure means "do not throttle"
-            FailOpenThrottle._skip_until = time.monotonic() + self.SKIP_SECONDS
-            logger.warning("throttles skipped for %.0fs: %s", self.SKIP_SECONDS, exc)
-            return True
+        counts = _request_counts(request, self.timer)
+        counter = self.counter(request, view, counts.now)
+        if counter is None:
+            return True  # nothing to count against
+        self.key = counter.key
+        self.now = counts.now
+        self.window_end = counter.window_end
+        if self.key not in counts.by_key:
+            # This one first: a view overriding get_throttles() may not list this throttle's class.
+            pending = [counter, *_view_counters(request, view, counts)]
+            try:
+                counts.by_key.update(_incr(pending))
+            except Exception as exc:  # noqa: BLE001 - any cache failure means "do not throttle"
+                _stand_aside(exc, self.SKIP_SECONDS)
+                return True
+        assert self.num_requests is not None  # rate is set
+        return counts.by_key[self.key] <= self.num_requests
+
+    def counter(self, request: Request, view: APIView, now: float) -> _Counter | None:
+        """Return this throttle's counter for the window holding ``now``; None when off or no ident."""
+        if self.rate is None:
+            return None
+        ident_key = self.get_cache_key(request, view)
+        if ident_key is None:
+            return None
+        assert self.duration is not None  # rate is set
+        start = int(now // self.duration) * self.duration
+        return _Counter(cache.make_key(f"{ident_key}:{start}"), self.duration, start + self.duration)
+
+    def wait(self) -> float | None:
+        """Return the seconds to the end of the window (DRF rounds them up for Retry-After)."""
+        return self.window_end - self.now
+
+    def get_ident(self, request: Request) -> str:
+        """Return the client's address, not a proxy's, and not one the client wrote.
+
+        With ``THROTTLE_TRUSTED_PROXIES`` = N > 0, the N-th X-Forwarded-For entry from the right: the
+        address the outermost trusted proxy saw (each proxy appends its peer). With 0 the header is
+        ignored, since anyone can send it.
+        """
+        remote_addr = str(request.META.get("REMOTE_ADDR") or "")
+        proxies = settings.THROTTLE_TRUSTED_PROXIES
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+        if proxies <= 0 or not forwarded:
+            return remote_addr
+        addrs = [addr.strip() for addr in str(forwarded).split(",")]
+        # Fewer entries than proxies: the request skipped the outer ones; the leftmost entry is then
+        # what the first proxy it met saw (DRF's NUM_PROXIES reads it the same way).
+        return addrs[-min(proxies, len(addrs))][:64] or remote_addr
+
+
+@dataclass(frozen=True)
+class _Counter:
+    key: str
+    ttl: int
+    window_end: float
+
+
+@dataclass
+class _RequestCounts:
+    """The counts of one request, shared by its throttles: one clock reading, one round trip."""
+
+    now: float
+    by_key: dict[str, int] = field(default_factory=dict)
+
+
+_COUNTS_ATTR = "_reservex_throttle_counts"
+
+
+def _request_counts(request: Request, timer: Callable[[], float]) -> _RequestCounts:
+    counts = getattr(request, _COUNTS_ATTR, None)
+    if not isinstance(counts, _RequestCounts):
+        counts = _RequestCounts(now=timer())
+        setattr(request, _COUNTS_ATTR, counts)
+    return counts
+
+
+def _view_counters(request: Request, view: APIView, counts: _RequestCounts) -> list[_Counter]:
+    """Return the uncounted counters of the view's Redis throttles, to ride in one pipeline."""
+    found: list[_Counter] = []
+    for throttle in view.get_throttles():
+        if isinstance(throttle, FailOpenThrottle):
+            counter = throttle.counter(request, view, counts.now)
+            if counter is not None and counter.key not in counts.by_key:
+                found.append(counter)
+    return found
+
+
+def _incr(counters: list[_Counter]) -> dict[str, int]:
+    """Count one request on every counter in one round trip; return the counts in this window."""
+    unique = {counter.key: counter for counter in counters}  # two throttles, one key: count once
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    # MULTI/EXEC costs no extra round trip and never leaves a counter without its expiry.
+    with client.pipeline(transaction=True) as pipe:
+        for counter in unique.values():
+            pipe.incr(counter.key)
+            pipe.expire(counter.key, counter.ttl)
+        replies = pipe.execute()
+    return {key: int(count) for key, count in zip(unique, replies[0::2], strict=True)}
+
+
+def _stand_aside(exc: Exception, seconds: float) -> None:
+    with FailOpenThrottle._skip_lock:
+        first = time.monotonic() >= FailOpenThrottle._skip_until
+        FailOpenThrottle._skip_until = time.monotonic() + seconds
+    if first:  # once per outage window, not once per thread that saw it fail
+        logger.warning("throttles skipped for %.0fs: %s", seconds, exc)
 
 
 class PerIPThrottle(FailOpenThrottle):
@@ -113,8 +229,8 @@ class PerRestaurantThrottle(FailOpenThrottle):
         if slug is None:
             try:
                 data = request.data
-            except exceptions.ParseError:
-                return None  # the view reports the malformed body
+            except (exceptions.ParseError, exceptions.UnsupportedMediaType):
+                return None  # the view reports the body it cannot read
             slug = data.get("restaurant") if isinstance(data, dict) else None
         if not isinstance(slug, str):
             return None  # nothing to count against

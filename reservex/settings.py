@@ -183,6 +183,12 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # serve app static files without a collectstatic step in dev
 
 # --- API -----------------------------------------------------------------------------------------
+# Proxies in front of the web processes that append to X-Forwarded-For (one load balancer: 1). The
+# throttles count the N-th address from the right; with 0 they ignore the header, which anyone can
+# send. NUM_PROXIES, the variable's earlier name, is still read when this one is unset.
+THROTTLE_TRUSTED_PROXIES = envint("THROTTLE_TRUSTED_PROXIES", envint("NUM_PROXIES", 0))
+if THROTTLE_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured(f"THROTTLE_TRUSTED_PROXIES must be 0 or more, got {THROTTLE_TRUSTED_PROXIES}")
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -198,8 +204,8 @@ REST_FRAMEWORK = {
         "anon_ip": envstr("THROTTLE_RATE_IP", "300/min"),
         "anon_restaurant": envstr("THROTTLE_RATE_RESTAURANT", "6000/min"),
     },
-    # Trust one proxy hop for the client address (gunicorn behind a load balancer).
-    "NUM_PROXIES": envint("NUM_PROXIES", 0),
+    # Our throttles read THROTTLE_TRUSTED_PROXIES; DRF's own get_ident (any stock throttle) agrees.
+    "NUM_PROXIES": THROTTLE_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReserveX API",

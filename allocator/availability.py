@@ -6,23 +6,21 @@ checked in memory with the same pure capacity rules and planner that admission u
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
+from django.core.cache import cache
+
+import flags
 from allocator.capacity import CapacityLimits, CapacityRequest, EnforcementMode, Seating, evaluate, usage_at
 from allocator.planner import FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
 from allocator.slots import exists_locally, local_datetime
-from allocator.snapshots import (
-    enforcement_mode,
-    floor_snapshot,
-    limits_for,
-    overrides_on,
-    periods_on,
-    planner_settings,
-    restaurant_tz,
-    seatings_between,
-    slot_times,
-)
+from allocator.snapshots import limits_for, planner_settings_from, read_day_state, slot_times
+from bookings.config import RestaurantConfig, RestaurantVersions, config_at, config_for
 from bookings.models import Restaurant
 
 MAX_ALTERNATIVES = 6
@@ -46,30 +44,63 @@ class SlotAvailability:
 
 
 def availability_day(
-    restaurant: Restaurant, local_date: date, party_size: int, *, now: datetime
+    restaurant: Restaurant,
+    local_date: date,
+    party_size: int,
+    *,
+    now: datetime,
+    config: RestaurantConfig | None = None,
+    flag_values: Mapping[str, Any] | None = None,
 ) -> list[SlotAvailability]:
     """Return every start time of the day, in order, with whether it can seat the party."""
-    tz = restaurant_tz(restaurant)
+    return _compute_day(
+        config or config_for(restaurant.pk),
+        local_date,
+        party_size,
+        now=now,
+        flag_values=flag_values or flags.get_all(restaurant),
+    )[0]
+
+
+def _compute_day(
+    config: RestaurantConfig,
+    local_date: date,
+    party_size: int,
+    *,
+    now: datetime,
+    flag_values: Mapping[str, Any],
+) -> tuple[list[SlotAvailability], datetime | None]:
+    """Return the day's slots and the instant the answer may change without any write (or None)."""
+    restaurant = config.restaurant
+    tz = config.tz
     today = now.astimezone(tz).date()
     horizon_end = today + timedelta(days=restaurant.booking_horizon_days)
     if not today - timedelta(days=1) <= local_date <= horizon_end:
-        return []  # nothing bookable; also keeps date arithmetic far from datetime's limits
-    periods = periods_on(restaurant, local_date)
+        return [], None  # nothing bookable; also keeps date arithmetic far from datetime's limits
+    periods = config.periods_on(local_date)
     if not periods:
-        return []
-    overrides = overrides_on(restaurant, local_date)
+        return [], None
+    overrides = config.overrides_on(local_date)
     interval = timedelta(minutes=restaurant.slot_interval_minutes)
     turn = restaurant.turn_time(party_size)
-    mode = enforcement_mode(restaurant)
-    settings = planner_settings(restaurant)
+    mode = EnforcementMode(flag_values["capacity.enforcement"])
+    settings = planner_settings_from(flag_values)
 
-    # One load for the whole day: from the first start to the last end any slot could need.
+    # One read for the whole day: from the first start to the last end any slot could need.
     day_start = local_datetime(restaurant, local_date, periods[0].opens)
     day_end = max(local_datetime(restaurant, local_date, p.last_seating) for p in periods) + max(
         turn, timedelta(minutes=max(m for _, m in restaurant.turn_times))
     )
-    seatings = seatings_between(restaurant.pk, day_start, day_end, now=now)
-    floor = floor_snapshot(restaurant.pk, day_start, day_end, now=now)
+    state = read_day_state(restaurant.pk, day_start, day_end, now=now, with_windows=True)
+    seatings = state.seatings(day_start, day_end, exclude_hold_id=None)
+    floor = FloorSnapshot(
+        restaurant_id=restaurant.pk,
+        tables=config.layout.tables,
+        adjacency=config.layout.adjacency,
+        busy=state.busy,
+    )
+    # The answer changes by itself when a hold expires or a slot passes: it is valid until then.
+    changes_at = state.next_hold_expiry()
 
     slots: list[SlotAvailability] = []
     for period in periods:
@@ -84,6 +115,8 @@ def availability_day(
                 reason = "past" if starts_at <= now else "closed"
                 booked = usage_at(seatings, starts_at, ends_at, interval).peak_covers
             else:
+                if changes_at is None or starts_at < changes_at:
+                    changes_at = starts_at
                 reason, booked = _refusal(
                     floor, seatings, party_size, starts_at, ends_at, interval, limits, mode, settings
                 )
@@ -99,6 +132,76 @@ def availability_day(
                     reason=reason,
                 )
             )
+    return slots, changes_at
+
+
+# A day's answer is kept until a write changes the day (its version), the configuration or the
+# flags change (part of the key), or a hold expires or a slot passes (``valid_until``); the time
+# limit only bounds memory.
+AVAILABILITY_CACHE_SECONDS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class CachedDay:
+    slots: list[SlotAvailability]
+    valid_until: datetime | None
+
+
+def _day_key(
+    versions: RestaurantVersions, local_date: date, party_size: int, flag_values: Mapping[str, Any]
+) -> str:
+    relevant = (flag_values["capacity.enforcement"], planner_settings_from(flag_values))
+    digest = hashlib.blake2s(repr(relevant).encode(), digest_size=6).hexdigest()
+    return (
+        f"availability:{versions.restaurant_id}:{local_date.isoformat()}:{party_size}:"
+        f"c{versions.config_version}:d{versions.day_version}:{digest}"
+    )
+
+
+def cached_day(
+    versions: RestaurantVersions,
+    local_date: date,
+    party_size: int,
+    *,
+    now: datetime,
+    flag_values: Mapping[str, Any],
+) -> list[SlotAvailability] | None:
+    """Return the day's answer if one is cached for exactly these versions and still valid."""
+    try:
+        entry = cache.get(_day_key(versions, local_date, party_size, flag_values))
+    except Exception:  # noqa: BLE001 - no cache means computing the answer, never an error
+        return None
+    if not isinstance(entry, CachedDay) or (entry.valid_until is not None and now >= entry.valid_until):
+        return None
+    return entry.slots
+
+
+def availability_day_cached(
+    versions: RestaurantVersions,
+    local_date: date,
+    party_size: int,
+    *,
+    now: datetime,
+    config: RestaurantConfig | None = None,
+    flag_values: Mapping[str, Any] | None = None,
+) -> list[SlotAvailability]:
+    """Return the day's answer from the cache, or compute it (one statement) and cache it.
+
+    ``versions`` must have been read before the day is (restaurant_versions): an answer computed
+    from newer data than its version is merely recomputed once more, never served stale.
+    """
+    config = config or config_at(versions.restaurant_id, versions.config_version)
+    flag_values = flag_values or flags.get_all(config.restaurant)
+    slots = cached_day(versions, local_date, party_size, now=now, flag_values=flag_values)
+    if slots is not None:
+        return slots
+    slots, valid_until = _compute_day(config, local_date, party_size, now=now, flag_values=flag_values)
+    with contextlib.suppress(Exception):  # a cache outage costs a recomputation next time, no more
+        cache.set(
+            _day_key(versions, local_date, party_size, flag_values),
+            CachedDay(slots=slots, valid_until=valid_until),
+            AVAILABILITY_CACHE_SECONDS,
+        )
     return slots
 
 
@@ -152,10 +255,17 @@ class TimeAvailability:
 
 
 def availability_at(
-    restaurant: Restaurant, local_date: date, local_time: time, party_size: int, *, now: datetime
+    restaurant: Restaurant,
+    local_date: date,
+    local_time: time,
+    party_size: int,
+    *,
+    now: datetime,
+    day: list[SlotAvailability] | None = None,
 ) -> TimeAvailability:
     """Return whether one time can seat the party, its capacity figures and the nearest alternatives."""
-    day = availability_day(restaurant, local_date, party_size, now=now)
+    if day is None:
+        day = availability_day(restaurant, local_date, party_size, now=now)
     wanted = next((s for s in day if s.time == local_time), None)
     return TimeAvailability(
         available=bool(wanted and wanted.available),

@@ -35,9 +35,14 @@ def lock_service_days(restaurant_id: int, days: Iterable[date], *, timeout_ms: i
     keys = sorted({day.toordinal() for day in days})
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(timeout_ms)}ms"])
-            for day_key in keys:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [restaurant_id, day_key])
+            # One round trip: the timeout is set (in FROM, so first) and then each key is locked in
+            # the order of the sorted array.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s::int4, day_key)"
+                " FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout,"
+                " unnest(%s::int4[]) AS day_key",
+                [restaurant_id, f"{int(timeout_ms)}ms", keys],
+            )
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available
             raise LockTimeout() from exc

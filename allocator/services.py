@@ -21,7 +21,7 @@ from django.utils import timezone
 from psycopg.types.range import Range
 
 import flags
-from allocator.capacity import CapacityDecision, CapacityRequest, EnforcementMode, evaluate
+from allocator.capacity import CapacityDecision, CapacityRequest, EnforcementMode, Seating, evaluate
 from allocator.errors import (
     BookingNotFound,
     CapacityExceeded,
@@ -29,7 +29,6 @@ from allocator.errors import (
     HoldExpired,
     HoldMismatch,
     HoldNotFound,
-    IdempotencyInProgress,
     InvalidTransition,
     TablesUnavailable,
 )
@@ -45,19 +44,22 @@ from allocator.planner import (
 )
 from allocator.slots import Slot, resolve_slot
 from allocator.snapshots import (
+    DayState,
     FloorLayout,
     floor_layout,
     occupied_between,
     planner_settings,
     planner_settings_from,
+    read_day_state,
     release_expired_holds,
     seatings_between,
     service_days,
 )
-from bookings.models import Booking, Hold, IdempotencyKey, Restaurant, TableOccupancy
+from bookings.config import RestaurantConfig, config_at, config_for
+from bookings.models import Booking, Hold, Restaurant, TableOccupancy
 from observability import metrics
-from observability.events import record_event
-from observability.models import AllocationAttempt
+from observability.events import build_event, record_event, record_events
+from observability.models import AllocationAttempt, ObservabilityEvent
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +72,11 @@ def _emit(event_type: str, **kwargs: object) -> None:
     transaction.on_commit(partial(record_event, event_type, **kwargs), robust=True)  # type: ignore[arg-type]
 
 
-def _record_refusal(exc: CapacityExceeded, restaurant: Restaurant, party_size: int) -> None:
+def record_refusal(exc: CapacityExceeded, restaurant_id: int, party_size: int) -> None:
     """Record a capacity refusal; called after the refused transaction has rolled back."""
     record_event(
         "booking.capacity_exceeded",
-        restaurant_id=restaurant.pk,
+        restaurant_id=restaurant_id,
         party_size=party_size,
         reason=exc.extra.get("reason"),
         starts_at=exc.extra.get("starts_at"),
@@ -89,21 +91,18 @@ def _check_capacity(
     slot: Slot,
     party_size: int,
     *,
-    now: datetime,
+    seatings: list[Seating],
     flag_values: dict[str, Any],
-    exclude_hold_id: UUID | None = None,
     staff_override: bool = False,
 ) -> CapacityDecision:
     """Evaluate the rules for one more party; raise CapacityExceeded when enforcement refuses it.
 
-    Must run under the service-day lock so that two admissions cannot both see the last seat.
+    Must run under the service-day lock, on seatings read under it, so that two admissions cannot
+    both see the last seat.
     """
     mode = EnforcementMode(flag_values["capacity.enforcement"])
     if staff_override:
         mode = EnforcementMode.SHADOW  # counted and recorded, never refused
-    seatings = seatings_between(
-        restaurant.pk, slot.starts_at, slot.ends_at, now=now, exclude_hold_id=exclude_hold_id
-    )
     decision = evaluate(
         slot.limits,
         seatings,
@@ -220,9 +219,18 @@ def _seat_pending_first(
         pending = pending.exclude(pk=exclude_booking_id)
     if created_before is not None:
         pending = pending.filter(created_at__lt=created_before)
-    for party, p_start, p_end in pending.order_by("created_at").values_list(
-        "party_size", "starts_at", "ends_at"
-    ):
+    return _seat_on_paper(
+        floor,
+        list(pending.order_by("created_at").values_list("party_size", "starts_at", "ends_at")),
+        settings,
+    )
+
+
+def _seat_on_paper(
+    floor: FloorSnapshot, pending: list[tuple[int, datetime, datetime]], settings: PlannerSettings
+) -> FloorSnapshot:
+    """Return the floor with each waiting (party, start, end) seated where the planner would put it."""
+    for party, p_start, p_end in pending:
         paper = plan_tables(floor, PlanRequest(party_size=party, starts_at=p_start, ends_at=p_end), settings)
         if paper.plan is not None:
             busy = dict(floor.busy)
@@ -280,14 +288,6 @@ class AttemptResult:
     @property
     def assigned(self) -> bool:
         return self.outcome in (AllocationAttempt.Outcome.ASSIGNED, "already_done")
-
-
-@dataclass(slots=True)
-class Admission:
-    booking: Booking
-    capacity: CapacityDecision
-    first_attempt: AttemptResult | None = None
-    attempts: list[AttemptResult] = field(default_factory=list)
 
 
 def _confirm(booking: Booking, decision: Decision, now: datetime) -> None:
@@ -353,8 +353,8 @@ def _count_attempt(result: AttemptResult, mode: str) -> None:
         metrics.SEAT_WASTE.observe(result.seat_waste)
 
 
-def _write_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
-    AllocationAttempt.objects.create(
+def _attempt_row(booking: Booking, result: AttemptResult, mode: str) -> AllocationAttempt:
+    return AllocationAttempt(
         restaurant_id=booking.restaurant_id,
         booking_id=booking.pk,
         mode=mode,
@@ -366,7 +366,10 @@ def _write_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
         seat_waste=result.seat_waste,
         failure_reason=result.failure_reason,
     )
-    record_event(
+
+
+def _attempt_event(booking: Booking, result: AttemptResult, mode: str) -> ObservabilityEvent:
+    return build_event(
         f"allocation.{result.outcome}",
         restaurant_id=booking.restaurant_id,
         booking_id=booking.pk,
@@ -378,6 +381,228 @@ def _write_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
         failure_reason=result.failure_reason,
         planner_ms=result.planner_ms,
     )
+
+
+def _write_attempt(booking: Booking, result: AttemptResult, mode: str) -> None:
+    _attempt_row(booking, result, mode).save(force_insert=True)
+    record_events([_attempt_event(booking, result, mode)])
+
+
+# --- admission: one transaction, one read under the lock ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    """What a guest, a widget or staff asks for: one value through every layer."""
+
+    party_size: int
+    starts_at: datetime
+    guest_name: str
+    guest_email: str = ""
+    guest_phone: str = ""
+    notes: str = ""
+    source: str = Booking.Source.WIDGET
+    hold_id: UUID | None = None
+
+
+@dataclass(slots=True)
+class Admission:
+    booking: Booking
+    capacity: CapacityDecision
+    first_attempt: AttemptResult | None = None
+    attempts: list[AttemptResult] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    events: list[ObservabilityEvent] = field(default_factory=list)
+
+
+def _locked_state(
+    config: RestaurantConfig, request: BookingRequest, *, now: datetime, hold: Hold | None
+) -> tuple[RestaurantConfig, Slot, DayState]:
+    """Lock the service day, read its state, and re-judge the slot if the configuration moved."""
+    restaurant = config.restaurant
+    slot = resolve_slot(restaurant, request.starts_at, request.party_size, now=now, config=config)
+    if hold is not None:
+        slot = replace(slot, ends_at=hold.ends_at)  # the booking keeps the held window
+    lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
+    state = read_day_state(
+        restaurant.pk,
+        slot.starts_at,
+        slot.ends_at,
+        now=now,
+        with_windows=hold is None,
+        context=PLANNER_CONTEXT,
+    )
+    if state.config_version != config.version:
+        # Changed since this process cached it: judge by the configuration now in force.
+        config = config_at(restaurant.pk, state.config_version)
+        slot = resolve_slot(config.restaurant, request.starts_at, request.party_size, now=now, config=config)
+        if hold is not None:
+            slot = replace(slot, ends_at=hold.ends_at)
+        lock_service_days(restaurant.pk, service_days(config.restaurant, slot.starts_at, slot.ends_at))
+        state = read_day_state(
+            restaurant.pk,
+            slot.starts_at,
+            slot.ends_at,
+            now=now,
+            with_windows=hold is None,
+            context=PLANNER_CONTEXT,
+        )
+    return config, slot, state
+
+
+def _insert_windows(booking: Booking, table_ids: tuple[int, ...]) -> bool:
+    """Insert the booking's windows inside a savepoint; False when a racing writer took a table."""
+    try:
+        _write_windows(
+            restaurant_id=booking.restaurant_id,
+            table_ids=table_ids,
+            starts_at=booking.starts_at,
+            ends_at=booking.ends_at,
+            kind=TableOccupancy.Kind.ASSIGNMENT,
+            booking_id=booking.pk,
+        )
+    except (IntegrityError, DatabaseError) as exc:
+        if not is_retryable(exc):
+            raise
+        return False
+    return True
+
+
+def admit_in_transaction(
+    *,
+    config: RestaurantConfig,
+    request: BookingRequest,
+    flag_values: dict[str, Any],
+    assign: bool = True,
+    staff_override: bool = False,
+    now: datetime,
+    started: float,
+) -> Admission:
+    """Admit a booking inside the caller's transaction (DESIGN §5 step 2) and build its telemetry.
+
+    With a hold, the hold's windows become the booking's assignment in place: no planner. Without
+    one, the planner must find tables now; with ``assign`` they are written in the same
+    transaction, so most bookings are confirmed by one commit.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("admit_in_transaction must run inside transaction.atomic()")
+    restaurant = config.restaurant
+    hold = None
+    if request.hold_id is not None:
+        hold = _hold_for_conversion(
+            request.hold_id, restaurant, request.party_size, request.starts_at, now=now
+        )
+    config, slot, state = _locked_state(config, request, now=now, hold=hold)
+    restaurant = config.restaurant
+    capacity = _check_capacity(
+        restaurant,
+        slot,
+        request.party_size,
+        seatings=state.seatings(slot.starts_at, slot.ends_at, request.hold_id),
+        flag_values=flag_values,
+        staff_override=staff_override,
+    )
+    decision: Decision | None = None
+    if hold is None:
+        if state.expired_hold_windows:
+            release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+        settings = planner_settings_from(flag_values)
+        floor = FloorSnapshot(
+            restaurant_id=restaurant.pk,
+            tables=config.layout.tables,
+            adjacency=config.layout.adjacency,
+            busy=state.busy,
+        )
+        floor = _seat_on_paper(floor, state.pending(slot.starts_at, slot.ends_at), settings)
+        decision = plan_tables(
+            floor,
+            PlanRequest(party_size=request.party_size, starts_at=slot.starts_at, ends_at=slot.ends_at),
+            settings,
+        )
+        metrics.PLANNER_SECONDS.observe(decision.planner_ms / 1000)
+        if decision.plan is None:
+            raise _no_table(decision, slot, request.party_size)
+    confirmed = hold is not None or assign
+    booking = Booking(
+        restaurant=restaurant,
+        party_size=request.party_size,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        guest_name=request.guest_name,
+        guest_email=request.guest_email,
+        guest_phone=request.guest_phone,
+        notes=request.notes,
+        source=request.source,
+        capacity_override=staff_override and capacity.would_refuse,
+        status=Booking.Status.CONFIRMED if confirmed else Booking.Status.PENDING,
+        confirmed_at=now if confirmed else None,
+        allocation_reason=(
+            {**(hold.allocation_reason or {}), "converted_from_hold": str(hold.pk)}
+            if hold is not None
+            else decision.as_reason()
+            if decision is not None and assign
+            else None
+        ),
+    )
+    booking.save(force_insert=True)
+    admission = Admission(booking=booking, capacity=capacity)
+    if hold is not None:
+        admission.tables = _convert_hold(hold, booking, layout=config.layout)
+        admission.events.append(
+            build_event(
+                "hold.converted", restaurant_id=restaurant.pk, booking_id=booking.pk, hold_id=str(hold.pk)
+            )
+        )
+    elif assign and decision is not None and decision.plan is not None:
+        if _insert_windows(booking, decision.plan.table_ids):
+            outcome = AllocationAttempt.Outcome.ASSIGNED
+            admission.tables = sorted(decision.plan.labels)
+        else:
+            outcome = AllocationAttempt.Outcome.CONFLICT
+            Booking.objects.filter(pk=booking.pk).update(
+                status=Booking.Status.PENDING, confirmed_at=None, allocation_reason=None
+            )
+            booking.status, booking.confirmed_at, booking.allocation_reason = (
+                Booking.Status.PENDING,
+                None,
+                None,
+            )
+        admission.first_attempt = _attempt_result(outcome, 1, started, decision)
+        admission.attempts.append(admission.first_attempt)
+    # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
+    profile: dict[str, Any] = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
+    admission.events.append(
+        build_event(
+            "booking.created",
+            restaurant_id=restaurant.pk,
+            booking_id=booking.pk,
+            party_size=request.party_size,
+            source=request.source,
+            status=booking.status,
+            **{
+                k: profile[k]
+                for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
+                if k in profile
+            },
+        )
+    )
+    return admission
+
+
+def store_admission_telemetry(admission: Admission) -> None:
+    """Write the admission's events and first attempt in the admission's own transaction."""
+    events = list(admission.events)
+    if admission.first_attempt is not None:
+        attempt = admission.first_attempt
+        events.append(_attempt_event(admission.booking, attempt, AllocationAttempt.Mode.INLINE))
+        _attempt_row(admission.booking, attempt, AllocationAttempt.Mode.INLINE).save(force_insert=True)
+    record_events(events)
+
+
+def count_admission(admission: Admission) -> None:
+    """Count the admission's attempt in the metrics, once its transaction has committed."""
+    if admission.first_attempt is not None:
+        _count_attempt(admission.first_attempt, AllocationAttempt.Mode.INLINE)
 
 
 def booking_admit(
@@ -393,111 +618,41 @@ def booking_admit(
     hold_id: UUID | None = None,
     assign: bool = True,
     staff_override: bool = False,
-    idempotency_key_id: int | None = None,
     now: datetime | None = None,
 ) -> Admission:
-    """Admit a booking under the capacity rules and store it (DESIGN §5 step 2).
-
-    With a hold, the hold's windows become the booking's assignment in place: no planner. Without
-    one, the planner must find tables now; with ``assign`` the first assignment attempt is made in
-    the same transaction, under the lock, so most bookings are confirmed by one round trip.
-    """
+    """Admit a booking under the capacity rules and store it with its telemetry, in one commit."""
     now = now or timezone.now()
     started = time.perf_counter()
     # Configuration is read before the lock is taken, to keep the locked section short.
     flag_values = flags.get_all(restaurant)
-    settings = planner_settings_from(flag_values)
-    layout = floor_layout(restaurant.pk)
+    config = config_for(restaurant.pk)
+    request = BookingRequest(
+        party_size=party_size,
+        starts_at=starts_at,
+        guest_name=guest_name,
+        guest_email=guest_email,
+        guest_phone=guest_phone,
+        notes=notes,
+        source=source,
+        hold_id=hold_id,
+    )
     try:
         with busy_means_retry(), transaction.atomic(durable=True):
-            slot = resolve_slot(restaurant, starts_at, party_size, now=now)
-            hold = None
-            if hold_id is not None:
-                hold = _hold_for_conversion(hold_id, restaurant, party_size, starts_at, now=now)
-                # The booking keeps the held window, so capacity and locks are taken for it.
-                slot = replace(slot, ends_at=hold.ends_at)
-            lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-            capacity = _check_capacity(
-                restaurant,
-                slot,
-                party_size,
-                now=now,
+            admission = admit_in_transaction(
+                config=config,
+                request=request,
                 flag_values=flag_values,
-                exclude_hold_id=hold_id,
+                assign=assign,
                 staff_override=staff_override,
+                now=now,
+                started=started,
             )
-            booking = Booking.objects.create(
-                restaurant=restaurant,
-                party_size=party_size,
-                starts_at=slot.starts_at,
-                ends_at=slot.ends_at,
-                guest_name=guest_name,
-                guest_email=guest_email,
-                guest_phone=guest_phone,
-                notes=notes,
-                source=source,
-                capacity_override=staff_override and capacity.would_refuse,
-            )
-            if idempotency_key_id is not None:
-                _bind_idempotency_key(idempotency_key_id, booking)
-            first: AttemptResult | None = None
-            if hold is not None:
-                _convert_hold(hold, booking, now=now)
-            else:
-                decision = _plan(
-                    restaurant,
-                    party_size,
-                    slot.starts_at,
-                    slot.ends_at,
-                    now=now,
-                    settings=settings,
-                    layout=layout,
-                    include_pending=True,
-                    exclude_booking_id=booking.pk,
-                )
-                if decision.plan is None:
-                    raise _no_table(decision, slot, party_size)
-                if assign:
-                    outcome = _try_assign(booking, decision, now=now)
-                    first = _attempt_result(outcome, 1, started, decision)
-            # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
-            profile = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
-            created_event: dict[str, Any] = {
-                "restaurant_id": restaurant.pk,
-                "booking_id": booking.pk,
-                "party_size": party_size,
-                "source": source,
-                "status": booking.status,
-                **{
-                    k: profile[k]
-                    for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
-                    if k in profile
-                },
-            }
+            store_admission_telemetry(admission)
     except CapacityExceeded as exc:
-        _record_refusal(exc, restaurant, party_size)
+        record_refusal(exc, restaurant.pk, party_size)
         raise
-    admission = Admission(booking=booking, capacity=capacity, first_attempt=first)
-    # The admission's telemetry in one commit, after the booking's: it never holds the lock.
-    with transaction.atomic():
-        record_event("booking.created", **created_event)
-        if first is not None:
-            _write_attempt(booking, first, AllocationAttempt.Mode.INLINE)
-    if first is not None:
-        _count_attempt(first, AllocationAttempt.Mode.INLINE)
-        admission.attempts.append(first)
+    count_admission(admission)
     return admission
-
-
-def _bind_idempotency_key(key_id: int, booking: Booking) -> None:
-    """Tie the key to its booking in the admission transaction; refuse a second booking for it.
-
-    The conditional update is the guard: a request that took over a stale key and a slow first
-    request cannot both bind a booking (the loser rolls back its admission).
-    """
-    bound = IdempotencyKey.objects.filter(pk=key_id, booking__isnull=True).update(booking=booking)
-    if not bound:
-        raise IdempotencyInProgress()
 
 
 def booking_allocate(
@@ -602,20 +757,23 @@ def _hold_for_conversion(
     return hold
 
 
-def _convert_hold(hold: Hold, booking: Booking, *, now: datetime) -> None:
-    """Turn the hold's windows into the booking's assignment, in place (no overlap can arise)."""
-    converted = TableOccupancy.objects.filter(hold=hold, released_at__isnull=True).update(
-        kind=TableOccupancy.Kind.ASSIGNMENT, booking=booking, expires_at=None
-    )
-    if not converted:
+def _convert_hold(hold: Hold, booking: Booking, *, layout: FloorLayout) -> list[str]:
+    """Turn the hold's windows into the booking's assignment, in place; return the table labels.
+
+    No overlap can arise: the windows are the same rows, only their kind and owner change.
+    """
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            "UPDATE bookings_tableoccupancy SET kind = %s, booking_id = %s, expires_at = NULL"
+            " WHERE hold_id = %s AND released_at IS NULL RETURNING table_id",
+            [TableOccupancy.Kind.ASSIGNMENT, booking.pk, hold.pk],
+        )
+        table_ids = {row[0] for row in cursor.fetchall()}
+    if not table_ids:
         raise HoldExpired("That hold no longer has its tables; please choose a time again.")
     hold.booking = booking
     hold.save(update_fields=["booking"])
-    booking.status = Booking.Status.CONFIRMED
-    booking.confirmed_at = now
-    booking.allocation_reason = {**(hold.allocation_reason or {}), "converted_from_hold": str(hold.pk)}
-    booking.save(update_fields=["status", "confirmed_at", "allocation_reason"])
-    _emit("hold.converted", restaurant_id=hold.restaurant_id, booking_id=booking.pk, hold_id=str(hold.pk))
+    return sorted(t.label for t in layout.tables if t.id in table_ids)
 
 
 def hold_create(
@@ -637,7 +795,7 @@ def hold_create(
                 restaurant, party_size, starts_at, now=now, flag_values=flag_values, layout=layout
             )
         except CapacityExceeded as exc:
-            _record_refusal(exc, restaurant, party_size)
+            record_refusal(exc, restaurant.pk, party_size)
             raise
         except HoldConflict:
             metrics.HOLD_CONFLICTS.inc()
@@ -665,7 +823,8 @@ def _hold_attempt(
     with busy_means_retry(), transaction.atomic(durable=True):
         slot = resolve_slot(restaurant, starts_at, party_size, now=now)
         lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-        _check_capacity(restaurant, slot, party_size, now=now, flag_values=flag_values)
+        seatings = seatings_between(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+        _check_capacity(restaurant, slot, party_size, seatings=seatings, flag_values=flag_values)
         hold = Hold.objects.create(
             restaurant=restaurant,
             party_size=party_size,

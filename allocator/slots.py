@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from allocator.capacity import CapacityLimits
 from allocator.errors import SlotUnavailable
-from allocator.snapshots import limits_for, overrides_on, period_for, periods_on, restaurant_tz
+from allocator.snapshots import limits_for, period_for, restaurant_tz
+from bookings.config import RestaurantConfig, config_for
 from bookings.models import Restaurant, ServicePeriod
 
 
@@ -39,21 +40,30 @@ def exists_locally(restaurant: Restaurant, instant: datetime, local_time: time) 
 
 
 def resolve_slot(
-    restaurant: Restaurant, starts_at: datetime, party_size: int, *, now: datetime, allow_past: bool = False
+    restaurant: Restaurant,
+    starts_at: datetime,
+    party_size: int,
+    *,
+    now: datetime,
+    allow_past: bool = False,
+    config: RestaurantConfig | None = None,
 ) -> Slot:
     """Return the slot a booking at ``starts_at`` would take, or raise SlotUnavailable saying why.
 
-    ``allow_past`` is for staff re-seating a party that has already started.
+    ``allow_past`` is for staff re-seating a party that has already started. ``config`` is the
+    configuration to judge by (the one in force when not given).
     """
-    tz = restaurant_tz(restaurant)
+    config = config or config_for(restaurant.pk)
+    restaurant = config.restaurant
+    tz = config.tz
     starts_at = starts_at.astimezone(UTC)  # real minutes for the turn time, whatever the zone
     local = starts_at.astimezone(tz)
     if starts_at <= now and not allow_past:
         raise SlotUnavailable("That time has already passed.")
     if local.date() > now.astimezone(tz).date() + timedelta(days=restaurant.booking_horizon_days):
         raise SlotUnavailable(f"Bookings open {restaurant.booking_horizon_days} days ahead.")
-    overrides = overrides_on(restaurant, local.date())
-    period = period_for(periods_on(restaurant, local.date()), local.time().replace(tzinfo=None))
+    overrides = config.overrides_on(local.date())
+    period = period_for(config.periods_on(local.date()), local.time().replace(tzinfo=None))
     if period is None:
         raise SlotUnavailable("The restaurant does not take bookings at that time.")
     minutes_in = (local.hour * 60 + local.minute) - (period.opens.hour * 60 + period.opens.minute)

@@ -9,12 +9,14 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Q
 from psycopg.types.range import Range
 
 import flags
 from allocator.capacity import CapacityLimits, EnforcementMode, Seating
-from allocator.planner import FloorSnapshot, PlannerSettings, TableInfo
+from allocator.planner import FloorSnapshot, PlannerSettings
+from bookings.config import FloorLayout, config_for
 from bookings.models import (
     Booking,
     CapacityOverride,
@@ -22,8 +24,6 @@ from bookings.models import (
     Hold,
     Restaurant,
     ServicePeriod,
-    Table,
-    TableAdjacency,
     TableOccupancy,
 )
 
@@ -50,16 +50,13 @@ class ServiceSlot:
 
 
 def periods_on(restaurant: Restaurant, local_date: date) -> list[ServicePeriod]:
-    return list(
-        ServicePeriod.objects.filter(restaurant=restaurant, weekday=local_date.weekday())
-        .select_related("capacity_rule")
-        .order_by("opens")
-    )
+    """Return the periods of that date's weekday, by opening time (from the configuration cache)."""
+    return config_for(restaurant.pk).periods_on(local_date)
 
 
 def overrides_on(restaurant: Restaurant, local_date: date) -> dict[str, CapacityOverride]:
     """Return the date's overrides keyed by period kind ("" = the whole day)."""
-    return {o.period_kind: o for o in CapacityOverride.objects.filter(restaurant=restaurant, date=local_date)}
+    return config_for(restaurant.pk).overrides_on(local_date)
 
 
 def limits_for(period: ServicePeriod, overrides: dict[str, CapacityOverride]) -> CapacityLimits:
@@ -136,35 +133,9 @@ def seatings_between(
     return [Seating(starts_at=s, ends_at=e, party_size=p) for s, e, p in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class FloorLayout:
-    """A restaurant's tables and which may be joined: configuration, read before any lock."""
-
-    restaurant_id: int
-    tables: tuple[TableInfo, ...]
-    adjacency: frozenset[tuple[int, int]]
-
-
 def floor_layout(restaurant_id: int) -> FloorLayout:
-    tables = tuple(
-        TableInfo(
-            id=pk,
-            label=label,
-            section=section,
-            min_party=min_party,
-            max_party=max_party,
-            active=active,
-            combinable=combinable,
-            restaurant_id=restaurant_id,
-        )
-        for pk, label, section, min_party, max_party, active, combinable in Table.objects.filter(
-            restaurant_id=restaurant_id
-        ).values_list("pk", "label", "section", "min_party", "max_party", "active", "combinable")
-    )
-    adjacency = frozenset(
-        TableAdjacency.objects.filter(restaurant_id=restaurant_id).values_list("table_a_id", "table_b_id")
-    )
-    return FloorLayout(restaurant_id=restaurant_id, tables=tables, adjacency=adjacency)
+    """Return the restaurant's tables and adjacency in force (from the configuration cache)."""
+    return config_for(restaurant_id).layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,3 +228,119 @@ def release_expired_holds(
         during__overlap=window,
     ).update(released_at=now)
     return released
+
+
+# Everything admission needs to see under its lock, in one statement: the configuration version,
+# the bookings and unexpired holds around the request (capacity, waiting bookings) and the tables'
+# active windows (the planner). Read after the lock is granted, so it sees every earlier admission.
+_DAY_STATE_SQL = """
+SELECT 'v', config_version, NULL::timestamptz, NULL::timestamptz, NULL::int, NULL::timestamptz, NULL::text
+  FROM bookings_restaurant WHERE id = %(rid)s
+UNION ALL
+SELECT 'b', id, starts_at, ends_at, party_size, created_at, status
+  FROM bookings_booking
+ WHERE restaurant_id = %(rid)s AND status IN ('pending', 'confirmed', 'seated')
+   AND starts_at < %(wide_end)s AND ends_at > %(wide_start)s
+UNION ALL
+SELECT 'h', NULL, starts_at, ends_at, party_size, expires_at, id::text
+  FROM bookings_hold
+ WHERE restaurant_id = %(rid)s AND released_at IS NULL AND booking_id IS NULL AND expires_at > %(now)s
+   AND starts_at < %(wide_end)s AND ends_at > %(wide_start)s
+"""
+_DAY_STATE_WINDOWS_SQL = """
+UNION ALL
+SELECT 'o', table_id, lower(during), upper(during), NULL, expires_at, kind
+  FROM bookings_tableoccupancy
+ WHERE restaurant_id = %(rid)s AND released_at IS NULL
+   AND during && tstzrange(%(wide_start)s, %(wide_end)s, '[)')
+"""
+
+
+def _overlaps(start: datetime, end: datetime, other_start: datetime, other_end: datetime) -> bool:
+    return start < other_end and other_start < end
+
+
+@dataclass(frozen=True, slots=True)
+class DayState:
+    """The bookings, holds and table windows around a request, as admission read them under its lock."""
+
+    config_version: int
+    bookings: tuple[tuple[datetime, datetime, int, str, datetime], ...]  # start, end, party, status, created
+    holds: tuple[tuple[str, datetime, datetime, int, datetime], ...]  # id, start, end, party, expires
+    busy: dict[int, tuple[tuple[datetime, datetime], ...]]
+    expired_hold_windows: int
+
+    def seatings(self, starts_at: datetime, ends_at: datetime, exclude_hold_id: UUID | None) -> list[Seating]:
+        """Return what counts against capacity in the window (as seatings_between would)."""
+        excluded = str(exclude_hold_id) if exclude_hold_id else None
+        seatings = [
+            Seating(starts_at=start, ends_at=end, party_size=party)
+            for start, end, party, _, _ in self.bookings
+            if _overlaps(start, end, starts_at, ends_at)
+        ]
+        seatings += [
+            Seating(starts_at=start, ends_at=end, party_size=party)
+            for hold_id, start, end, party, _ in self.holds
+            if hold_id != excluded and _overlaps(start, end, starts_at, ends_at)
+        ]
+        return seatings
+
+    def pending(self, starts_at: datetime, ends_at: datetime) -> list[tuple[int, datetime, datetime]]:
+        """Return the waiting bookings overlapping the window, oldest first, as (party, start, end)."""
+        waiting = sorted(
+            (created, party, start, end)
+            for start, end, party, status, created in self.bookings
+            if status == Booking.Status.PENDING and _overlaps(start, end, starts_at, ends_at)
+        )
+        return [(party, start, end) for _, party, start, end in waiting]
+
+    def next_hold_expiry(self) -> datetime | None:
+        """Return when the first unexpired hold read here expires (its seats free up then)."""
+        return min((expires for *_, expires in self.holds), default=None)
+
+
+def read_day_state(
+    restaurant_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    now: datetime,
+    with_windows: bool,
+    context: timedelta = timedelta(0),
+) -> DayState:
+    """Read the state around [starts_at - context, ends_at + context) in one statement.
+
+    Admission calls it under the day lock; availability calls it for a whole day, without one.
+    """
+    sql = _DAY_STATE_SQL + (_DAY_STATE_WINDOWS_SQL if with_windows else "")
+    params: dict[str, Any] = {
+        "rid": restaurant_id,
+        "now": now,
+        "wide_start": starts_at - context,
+        "wide_end": ends_at + context,
+    }
+    version = 0
+    bookings: list[tuple[datetime, datetime, int, str, datetime]] = []
+    holds: list[tuple[str, datetime, datetime, int, datetime]] = []
+    busy: dict[int, list[tuple[datetime, datetime]]] = {}
+    expired = 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for source, number, start, end, party, moment, text in cursor.fetchall():
+            if source == "v":
+                version = number
+            elif source == "b":
+                bookings.append((start, end, party, text, moment))
+            elif source == "h":
+                holds.append((text, start, end, party, moment))
+            elif text == TableOccupancy.Kind.HOLD and moment is not None and moment <= now:
+                expired += 1  # an expired hold's window is free; a writer releases it for real
+            else:
+                busy.setdefault(number, []).append((start, end))
+    return DayState(
+        config_version=version,
+        bookings=tuple(bookings),
+        holds=tuple(holds),
+        busy={table_id: tuple(windows) for table_id, windows in busy.items()},
+        expired_hold_windows=expired,
+    )

@@ -86,6 +86,12 @@ class Restaurant(models.Model):
     )
     staff = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="restaurants")
     created_at = models.DateTimeField(auto_now_add=True)
+    config_version = models.PositiveBigIntegerField(
+        default=0,
+        editable=False,
+        help_text="Bumped by a database trigger in the transaction of any change to the restaurant, "
+        "its periods, rules, overrides, tables or adjacency (the key of the per-process cache).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -525,10 +531,30 @@ class IdempotencyKey(models.Model):
         return f"{self.key} ({self.state})"
 
 
+class DayVersion(models.Model):
+    """A counter per restaurant and local service day, bumped whenever its bookings or holds change.
+
+    Written only by a deferred database trigger (migration 0003) at the commit of any transaction
+    that inserts, updates or deletes a booking or hold of that day, whatever wrote it (API, worker,
+    admin, a bulk update). Cached availability answers are keyed by it, so none outlives a change.
+    """
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["restaurant", "day"], name="dayversion_unique_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} v{self.version}"
+
+
 __all__ = [
     "Booking",
     "CapacityOverride",
     "CapacityRule",
+    "DayVersion",
     "Hold",
     "IdempotencyKey",
     "Restaurant",

@@ -8,22 +8,35 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 import flags
-from allocator.errors import DomainError, IdempotencyInProgress
-from allocator.services import AttemptResult, booking_admit, booking_allocate
+from allocator.availability import cached_day
+from allocator.capacity import REASON_MAX_COVERS, REASON_MAX_PARTIES, REASON_PACING
+from allocator.errors import CapacityExceeded, DomainError, IdempotencyInProgress
+from allocator.locking import busy_means_retry
+from allocator.planner import FAILURE_BUSY, FAILURE_NO_FIT, FAILURE_NO_TABLES
+from allocator.services import (
+    AttemptResult,
+    BookingRequest,
+    admit_in_transaction,
+    booking_allocate,
+    count_admission,
+    record_refusal,
+    store_admission_telemetry,
+)
 from allocator.tasks import enqueue_allocation
-from bookings.models import Booking, IdempotencyKey, Restaurant
+from bookings.config import RestaurantConfig, RestaurantVersions
+from bookings.models import Booking, IdempotencyKey, TableOccupancy
 from flags.registry import INLINE_TIMEOUT_CEILING_MS
 from observability import metrics
 from observability.events import record_event
@@ -31,7 +44,7 @@ from observability.events import record_event
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-# A key still "in progress" after this long belongs to a request that died; another may take over.
+# An unbound claim older than this belongs to a request that died (see idempotency_claim).
 IDEMPOTENCY_STALE_AFTER = timedelta(seconds=INLINE_TIMEOUT_CEILING_MS / 1000 + 5)
 # Answers that say "try again" are not stored, so the retry with the same key is processed anew.
 UNSTORED_STATUSES = frozenset({409, 429, 503})
@@ -57,56 +70,77 @@ def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_claim(
-    *, restaurant: Restaurant, key: str, fingerprint: str, now: datetime | None = None
-) -> IdempotencyKey | StoredResponse:
-    """Claim the key for this request, or return the stored answer of the request that used it.
+@dataclass(frozen=True, slots=True)
+class IdempotencyRequest:
+    """The Idempotency-Key of a request and the fingerprint of its body."""
 
-    Raises IdempotencyKeyReused for the same key with another body and IdempotencyInProgress
-    while the first request is still running.
+    key: str
+    fingerprint: str
+
+
+_CLAIM_SQL = """
+INSERT INTO bookings_idempotencykey (restaurant_id, key, fingerprint, state, created_at, expires_at)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (restaurant_id, key) DO NOTHING
+RETURNING id
+"""
+
+
+def idempotency_claim(
+    *, restaurant_id: int, request: IdempotencyRequest, now: datetime
+) -> int | StoredResponse | Booking:
+    """Claim the key inside the booking's transaction; return the new key's id, or what answers it.
+
+    The claim commits or rolls back with the booking: a request that dies before its commit leaves
+    no claim behind, so the retry is processed at once. A concurrent request with the same key
+    waits on the first one's insert and then sees its committed answer. Returns the stored answer
+    of a finished request, or the booking of one still assigning tables (its poll URL answers).
+    Raises IdempotencyKeyReused for the same key with another body.
     """
-    now = now or timezone.now()
-    for _ in range(3):  # the row may vanish between our insert and our read; look again
-        with transaction.atomic(durable=True):
-            try:
-                with transaction.atomic():
-                    return IdempotencyKey.objects.create(
-                        restaurant=restaurant,
-                        key=key,
-                        fingerprint=fingerprint,
-                        expires_at=now + IDEMPOTENCY_TTL,
-                    )
-            except IntegrityError:
-                pass  # someone used this key before (or is using it now)
-            row = IdempotencyKey.objects.filter(restaurant=restaurant, key=key).first()
-            if row is None:
-                continue  # its request answered "try again" and forgot it
-            if row.expires_at <= now:
-                IdempotencyKey.objects.filter(pk=row.pk, expires_at__lte=now).delete()
-                continue
-            if row.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(
-                    "This Idempotency-Key was already used with a different request body."
-                )
-            if row.state == IdempotencyKey.State.COMPLETED and row.response_status is not None:
-                return StoredResponse(status=row.response_status, body=row.response_body or {})
-            if row.created_at > now - IDEMPOTENCY_STALE_AFTER:
-                raise IdempotencyInProgress()
-            # The first request died mid-way: take the key over (once, by compare-and-swap).
-            if not IdempotencyKey.objects.filter(pk=row.pk, created_at=row.created_at).update(created_at=now):
-                raise IdempotencyInProgress()
-            row.created_at = now
-            return row
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("idempotency_claim must run inside the booking's transaction")
+    params = [
+        restaurant_id,
+        request.key,
+        request.fingerprint,
+        IdempotencyKey.State.IN_PROGRESS,
+        now,
+        now + IDEMPOTENCY_TTL,
+    ]
+    for _ in range(2):
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, params)
+            inserted = cursor.fetchone()
+        if inserted is not None:
+            return int(inserted[0])
+        row = IdempotencyKey.objects.filter(restaurant_id=restaurant_id, key=request.key).first()
+        if row is None:
+            continue  # deleted between the two statements (purged); claim again
+        if row.expires_at <= now:
+            IdempotencyKey.objects.filter(pk=row.pk).delete()
+            continue
+        if row.fingerprint != request.fingerprint:
+            raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+        if row.state == IdempotencyKey.State.COMPLETED and row.response_status is not None:
+            return StoredResponse(status=row.response_status, body=row.response_body or {})
+        if row.booking_id is not None:
+            return Booking.objects.select_related("restaurant").get(pk=row.booking_id)
+        # A claim without a booking is written only by a release that claimed keys in a transaction
+        # of their own: its request may still be running; once stale, it is gone and is taken over.
+        if row.created_at > now - IDEMPOTENCY_STALE_AFTER:
+            raise IdempotencyInProgress()
+        IdempotencyKey.objects.filter(pk=row.pk).delete()
     raise IdempotencyInProgress()
 
 
-def idempotency_complete(*, key: IdempotencyKey, status: int, body: dict[str, Any]) -> None:
-    """Store the answer for replays, or forget the key when the answer says "try again"."""
-    if status in UNSTORED_STATUSES:
-        IdempotencyKey.objects.filter(pk=key.pk, booking__isnull=True).delete()
-        return
-    IdempotencyKey.objects.filter(pk=key.pk).update(
-        state=IdempotencyKey.State.COMPLETED, response_status=status, response_body=body
+def idempotency_complete(*, key_id: int, booking_id: int | None, status: int, body: dict[str, Any]) -> None:
+    """Store the answer for replays (inside the booking's transaction, or after its inline retries)."""
+    IdempotencyKey.objects.filter(pk=key_id).update(
+        state=IdempotencyKey.State.COMPLETED,
+        response_status=status,
+        response_body=body,
+        booking_id=booking_id,
     )
 
 
@@ -142,10 +176,52 @@ class _InlineGate:
 inline_gate = _InlineGate()
 
 
+# Why a cached day may refuse without the lock: verdicts that only a write could change. Not a planner
+# timeout (another search might succeed), nor past/closed (admission explains those itself).
+CAPACITY_REASONS = frozenset({REASON_MAX_COVERS, REASON_MAX_PARTIES, REASON_PACING})
+TABLE_REASONS = frozenset({FAILURE_BUSY, FAILURE_NO_FIT, FAILURE_NO_TABLES})
+
+
+def refuse_if_known_full(
+    *,
+    versions: RestaurantVersions,
+    config: RestaurantConfig,
+    request: BookingRequest,
+    local_date: date,
+    local_time: dt_time,
+    idempotency: IdempotencyRequest,
+) -> None:
+    """Refuse a booking without the day lock when the cached day, at the versions in force, is full.
+
+    The cached answer was computed at exactly this configuration, these flags and this day version,
+    and no hold has expired since: admission under the lock would refuse too (it is stricter, as it
+    seats waiting bookings first). Only refusals are taken from the cache; a slot that may have
+    room always goes through admission. A key used before goes the full way (it may have an answer).
+    """
+    flag_values = flags.get_all(config.restaurant)
+    day = cached_day(versions, local_date, request.party_size, now=timezone.now(), flag_values=flag_values)
+    slot = next((s for s in day or () if s.time == local_time), None)
+    if slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
+        return
+    if IdempotencyKey.objects.filter(restaurant_id=versions.restaurant_id, key=idempotency.key).exists():
+        return
+    message = (
+        "The restaurant is full at that time."
+        if slot.reason in CAPACITY_REASONS
+        else "No table can seat this party at that time."
+    )
+    exc = CapacityExceeded(
+        message, reason=slot.reason, starts_at=slot.starts_at.isoformat(), party_size=request.party_size
+    )
+    record_refusal(exc, versions.restaurant_id, request.party_size)
+    raise exc
+
+
 @dataclass(slots=True)
 class BookingOutcome:
     booking: Booking
     attempts: list[AttemptResult] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
     inline_ms: float = 0.0
     fallback_reason: str | None = None
 
@@ -154,60 +230,103 @@ class BookingOutcome:
         return self.booking.status == Booking.Status.CONFIRMED
 
 
-def inline_budget_ms(restaurant: Restaurant) -> int:
+# Builds the HTTP answer (status, body) of a booking outcome; stored with the key for replays.
+Render = Callable[[BookingOutcome], tuple[int, dict[str, Any]]]
+
+
+def inline_budget_ms(flag_values: dict[str, Any]) -> int:
     """Return the inline budget in force, never above the 25 s ceiling."""
-    return max(0, min(int(flags.get("allocator.inline_timeout_ms", restaurant)), INLINE_TIMEOUT_CEILING_MS))
+    return max(0, min(int(flag_values["allocator.inline_timeout_ms"]), INLINE_TIMEOUT_CEILING_MS))
 
 
 def booking_create(
     *,
-    restaurant: Restaurant,
-    party_size: int,
-    starts_at: datetime,
-    guest_name: str,
-    guest_email: str = "",
-    guest_phone: str = "",
-    notes: str = "",
-    source: str = Booking.Source.WIDGET,
-    hold_id: UUID | None = None,
-    idempotency_key: IdempotencyKey | None = None,
-) -> BookingOutcome:
-    """Admit a booking and assign tables inline within the budget; hand the rest to the queue."""
-    if idempotency_key is not None and idempotency_key.booking_id is not None:
-        # Resuming a request that died after admitting: answer with what exists.
-        return BookingOutcome(booking=Booking.objects.get(pk=idempotency_key.booking_id))
-    budget_ms = inline_budget_ms(restaurant)
+    config: RestaurantConfig,
+    request: BookingRequest,
+    idempotency: IdempotencyRequest | None = None,
+    render: Render | None = None,
+) -> BookingOutcome | StoredResponse:
+    """Admit a booking and assign tables inline within the budget; hand the rest to the queue.
+
+    Returns the stored answer instead when the Idempotency-Key was used by a finished request.
+
+    On the happy path everything commits together, once: the key's claim, the admission under the
+    day lock, the tables, the telemetry and the stored answer (``render``'s, for replays).
+    """
+    restaurant = config.restaurant
+    flag_values = flags.get_all(restaurant)
+    budget_ms = inline_budget_ms(flag_values)
     started = time.perf_counter()
+    now = timezone.now()
+    key_id: int | None = None
     with inline_gate.enter() as may_run_inline:
         run_inline = may_run_inline and budget_ms > 0
-        admission = booking_admit(
-            restaurant=restaurant,
-            party_size=party_size,
-            starts_at=starts_at,
-            guest_name=guest_name,
-            guest_email=guest_email,
-            guest_phone=guest_phone,
-            notes=notes,
-            source=source,
-            hold_id=hold_id,
-            assign=run_inline,
-            idempotency_key_id=idempotency_key.pk if idempotency_key else None,
-        )
-        outcome = BookingOutcome(booking=admission.booking, attempts=admission.attempts)
-        if outcome.booking.status == Booking.Status.PENDING:
-            if not may_run_inline:
-                outcome.fallback_reason = "shed_overload"
-            elif budget_ms <= 0:
-                outcome.fallback_reason = "budget_spent"
-            else:
-                outcome.fallback_reason = _retry_inline(outcome, deadline=started + budget_ms / 1000)
-    outcome.inline_ms = (time.perf_counter() - started) * 1000
+        try:
+            with busy_means_retry(), transaction.atomic(durable=True):
+                if idempotency is not None:
+                    claim = idempotency_claim(restaurant_id=restaurant.pk, request=idempotency, now=now)
+                    if isinstance(claim, StoredResponse):
+                        return claim
+                    if isinstance(claim, Booking):
+                        # Its first request committed the booking and is still assigning tables (or
+                        # died doing so): answer with the booking as it stands.
+                        return BookingOutcome(booking=claim, tables=tables_of(claim))
+                    key_id = claim
+                admission = admit_in_transaction(
+                    config=config,
+                    request=request,
+                    flag_values=flag_values,
+                    assign=run_inline,
+                    now=now,
+                    started=started,
+                )
+                outcome = BookingOutcome(
+                    booking=admission.booking, attempts=admission.attempts, tables=admission.tables
+                )
+                if not outcome.confirmed:
+                    if not may_run_inline:
+                        outcome.fallback_reason = "shed_overload"
+                    elif budget_ms <= 0:
+                        outcome.fallback_reason = "budget_spent"
+                store_admission_telemetry(admission)
+                finished = outcome.confirmed or outcome.fallback_reason is not None
+                if finished and key_id is not None and render is not None:
+                    outcome.inline_ms = (time.perf_counter() - started) * 1000
+                    status, body = render(outcome)
+                    idempotency_complete(
+                        key_id=key_id, booking_id=outcome.booking.pk, status=status, body=body
+                    )
+                elif key_id is not None:
+                    # Still assigning: bind the key, so a retry answers with this booking.
+                    IdempotencyKey.objects.filter(pk=key_id).update(booking_id=outcome.booking.pk)
+        except CapacityExceeded as exc:
+            record_refusal(exc, restaurant.pk, request.party_size)
+            raise
+        count_admission(admission)
+        if not outcome.confirmed and outcome.fallback_reason is None:
+            outcome.fallback_reason = _retry_inline(
+                outcome, flag_values=flag_values, deadline=started + budget_ms / 1000
+            )
+            outcome.inline_ms = (time.perf_counter() - started) * 1000
+            if key_id is not None and render is not None:
+                status, body = render(outcome)
+                idempotency_complete(key_id=key_id, booking_id=outcome.booking.pk, status=status, body=body)
+    outcome.inline_ms = outcome.inline_ms or (time.perf_counter() - started) * 1000
     if outcome.fallback_reason:
         _hand_to_background(outcome)
     return outcome
 
 
-def _retry_inline(outcome: BookingOutcome, *, deadline: float) -> str | None:
+def tables_of(booking: Booking) -> list[str]:
+    """Return the labels of the tables a booking holds now."""
+    return sorted(
+        TableOccupancy.objects.filter(booking=booking, released_at__isnull=True).values_list(
+            "table__label", flat=True
+        )
+    )
+
+
+def _retry_inline(outcome: BookingOutcome, *, flag_values: dict[str, Any], deadline: float) -> str | None:
     """Retry lost races with a fresh snapshot until assigned or out of budget; return why not."""
     booking = outcome.booking
     last = outcome.attempts[-1] if outcome.attempts else None
@@ -221,13 +340,14 @@ def _retry_inline(outcome: BookingOutcome, *, deadline: float) -> str | None:
         try:
             last = booking_allocate(booking_id=booking.pk, mode="inline", attempt=len(outcome.attempts) + 1)
         except Exception:
-            if flags.get("allocator.service_fail_hard", booking.restaurant):
+            if flag_values["allocator.service_fail_hard"]:
                 raise
             logger.exception("inline allocation of booking %s failed; handing it to the queue", booking.pk)
             return "error"
         outcome.attempts.append(last)
     if last.assigned:
         booking.refresh_from_db()
+        outcome.tables = tables_of(booking)
         return None
     return "no_plan_now"
 

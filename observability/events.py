@@ -44,6 +44,28 @@ class UnknownEventType(ValueError):
     pass
 
 
+def build_event(
+    event_type: str,
+    *,
+    restaurant_id: int | None = None,
+    booking_id: int | None = None,
+    duration_ms: float | None = None,
+    **context: Any,
+) -> ObservabilityEvent:
+    """Return one telemetry event, not yet stored, with its context sanitised (no guest PII)."""
+    if event_type not in EVENT_TYPES:
+        raise UnknownEventType(f"unknown event type {event_type!r}; add it to EVENT_TYPES")
+    clean = sanitize_context(context)
+    logger.info("%s restaurant=%s booking=%s %s", event_type, restaurant_id, booking_id, clean)
+    return ObservabilityEvent(
+        type=event_type,
+        restaurant_id=restaurant_id,
+        booking_id=booking_id,
+        duration_ms=duration_ms,
+        context=clean,
+    )
+
+
 def record_event(
     event_type: str,
     *,
@@ -53,14 +75,14 @@ def record_event(
     **context: Any,
 ) -> ObservabilityEvent:
     """Store one telemetry event with its context sanitised (no guest PII ever reaches the row)."""
-    if event_type not in EVENT_TYPES:
-        raise UnknownEventType(f"unknown event type {event_type!r}; add it to EVENT_TYPES")
-    clean = sanitize_context(context)
-    logger.info("%s restaurant=%s booking=%s %s", event_type, restaurant_id, booking_id, clean)
-    return ObservabilityEvent.objects.create(
-        type=event_type,
-        restaurant_id=restaurant_id,
-        booking_id=booking_id,
-        duration_ms=duration_ms,
-        context=clean,
+    event = build_event(
+        event_type, restaurant_id=restaurant_id, booking_id=booking_id, duration_ms=duration_ms, **context
     )
+    event.save(force_insert=True)
+    return event
+
+
+def record_events(events: list[ObservabilityEvent]) -> None:
+    """Store events built with build_event in one statement (the hot path's telemetry)."""
+    if events:
+        ObservabilityEvent.objects.bulk_create(events)

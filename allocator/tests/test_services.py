@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from allocator.errors import CapacityExceeded, HoldExpired, HoldMismatch, SlotUnavailable
 from allocator.services import (
+    BookingRequest,
     booking_admit,
     booking_allocate,
     booking_cancel,
@@ -264,20 +265,30 @@ def test_strict_holds_are_not_refused_because_of_an_expired_hold(
     assert TableOccupancy.objects.filter(hold=fresh, released_at__isnull=True).count() == 1
 
 
-def test_a_key_already_bound_to_a_booking_cannot_make_a_second(small_restaurant: Restaurant) -> None:
-    from allocator.errors import IdempotencyInProgress
+def test_a_key_already_bound_to_a_booking_answers_with_it_and_makes_no_second(
+    small_restaurant: Restaurant,
+) -> None:
+    from bookings.config import config_for
     from bookings.models import IdempotencyKey
+    from bookings.services import BookingOutcome, IdempotencyRequest, booking_create
 
+    # given a key whose first request committed its booking and is still assigning tables
     first = admit(small_restaurant).booking
-    key = IdempotencyKey.objects.create(
+    IdempotencyKey.objects.create(
         restaurant=small_restaurant,
-        key="taken-over",
+        key="still-assigning",
         fingerprint="f",
         booking=first,
         expires_at=timezone.now() + timedelta(hours=1),
     )
-    with pytest.raises(IdempotencyInProgress):
-        admit(small_restaurant, idempotency_key_id=key.pk)
+    # when the guest's retry arrives with the same key and body
+    outcome = booking_create(
+        config=config_for(small_restaurant.pk),
+        request=BookingRequest(party_size=2, starts_at=evening(), guest_name="Grace Hopper"),
+        idempotency=IdempotencyRequest(key="still-assigning", fingerprint="f"),
+    )
+    # then it is answered with that booking, and no second one is made
+    assert isinstance(outcome, BookingOutcome) and outcome.booking.pk == first.pk
     assert Booking.objects.count() == 1
 
 

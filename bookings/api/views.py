@@ -7,8 +7,8 @@ from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
-from django.core.cache import cache
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -19,18 +19,27 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from allocator.availability import availability_at, availability_day
+from allocator.availability import availability_at, availability_day_cached, nearest_alternatives
 from allocator.errors import CapacityExceeded, DomainError, SlotUnavailable
-from allocator.services import booking_cancel, booking_move, booking_set_status, hold_create, hold_release
+from allocator.services import (
+    BookingRequest,
+    booking_cancel,
+    booking_move,
+    booking_set_status,
+    hold_create,
+    hold_release,
+)
 from allocator.slots import local_datetime
 from bookings.api import serializers as s
+from bookings.config import RestaurantConfig, RestaurantVersions, config_at, restaurant_versions
 from bookings.models import Booking, Restaurant
 from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
 from bookings.services import (
+    BookingOutcome,
+    IdempotencyRequest,
     StoredResponse,
     booking_create,
-    idempotency_claim,
-    idempotency_complete,
+    refuse_if_known_full,
     request_fingerprint,
 )
 from observability import metrics
@@ -48,7 +57,21 @@ COMMON_ERRORS = ((400, "VALIDATION_ERROR"), (429, "RATE_LIMITED (with Retry-Afte
 
 
 def _restaurant(slug: str) -> Restaurant:
-    return get_object_or_404(Restaurant, slug=slug)
+    return _config(slug).restaurant
+
+
+def _versions(slug: str, day: date | None = None) -> RestaurantVersions:
+    """Return the restaurant's id and the versions its answers depend on (one statement), or 404."""
+    versions = restaurant_versions(slug, day)
+    if versions is None:
+        raise Http404("No such restaurant.")
+    return versions
+
+
+def _config(slug: str) -> RestaurantConfig:
+    """Return the restaurant's configuration in force (one short statement when cached), or 404."""
+    versions = _versions(slug)
+    return config_at(versions.restaurant_id, versions.config_version)
 
 
 def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
@@ -57,26 +80,17 @@ def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> 
     return dict(serializer.validated_data)
 
 
-# Refusals come in bursts for one popular slot; its alternatives are worth remembering briefly.
-ALTERNATIVES_CACHE_SECONDS = 2
-
-
 def _with_alternatives(
-    exc: DomainError, restaurant: Restaurant, local_date: date, local_time: time, party: int
+    exc: DomainError, versions: RestaurantVersions, local_date: date, local_time: time, party: int
 ) -> None:
     """Add the nearest bookable times to a refusal, so the guest can pick another.
 
-    Cached for two seconds: they are suggestions (a booking at one is checked in full), and a
-    hot slot refuses hundreds of guests a second who would each recompute the whole day.
+    From the day's cached availability: a hot slot refuses hundreds of guests a second, who would
+    otherwise each recompute the whole day.
     """
-    key = f"alternatives:{restaurant.pk}:{local_date.isoformat()}:{local_time:%H%M}:{party}"
     try:
-        alternatives = cache.get(key)
-        if alternatives is None:
-            answer = availability_at(restaurant, local_date, local_time, party, now=timezone.now())
-            alternatives = [t.strftime("%H:%M") for t in answer.alternatives]
-            cache.set(key, alternatives, ALTERNATIVES_CACHE_SECONDS)
-        exc.extra["alternatives"] = alternatives
+        day = availability_day_cached(versions, local_date, party, now=timezone.now())
+        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in nearest_alternatives(day, local_time)]
     except Exception:  # noqa: BLE001 - alternatives are a courtesy; the refusal stands without them
         exc.extra.setdefault("alternatives", [])
 
@@ -107,11 +121,20 @@ class AvailabilityView(PublicView):
     )
     def get(self, request: Request, slug: str) -> Response:
         started = clock.perf_counter()
-        restaurant = _restaurant(slug)
-        query = _valid(s.AvailabilityQuery, request.query_params)
+        try:
+            query = _valid(s.AvailabilityQuery, request.query_params)
+        except ValidationError:
+            _versions(slug)  # an unknown restaurant is 404 whatever the query
+            raise
+        versions = _versions(slug, query["date"])
+        config = config_at(versions.restaurant_id, versions.config_version)
+        restaurant = config.restaurant
         now = timezone.now()
+        day = availability_day_cached(versions, query["date"], query["party_size"], now=now, config=config)
         if query.get("time") is not None:
-            answer = availability_at(restaurant, query["date"], query["time"], query["party_size"], now=now)
+            answer = availability_at(
+                restaurant, query["date"], query["time"], query["party_size"], now=now, day=day
+            )
             slot = answer.slot
             body: dict[str, Any] = s.TimeAvailabilityOut(
                 {
@@ -132,7 +155,6 @@ class AvailabilityView(PublicView):
                 }
             ).data
         else:
-            day = availability_day(restaurant, query["date"], query["party_size"], now=now)
             body = s.DayAvailabilityOut(
                 {
                     "restaurant": restaurant.slug,
@@ -163,6 +185,7 @@ class HoldCreateView(PublicView):
     def post(self, request: Request, slug: str) -> Response:
         restaurant = _restaurant(slug)
         data = _valid(s.HoldIn, request.data)
+        versions = _versions(slug, data["date"])
         try:
             hold = hold_create(
                 restaurant=restaurant,
@@ -170,7 +193,7 @@ class HoldCreateView(PublicView):
                 starts_at=local_datetime(restaurant, data["date"], data["time"]),
             )
         except (CapacityExceeded, SlotUnavailable) as exc:
-            _with_alternatives(exc, restaurant, data["date"], data["time"], data["party_size"])
+            _with_alternatives(exc, versions, data["date"], data["time"], data["party_size"])
             raise
         return Response(s.HoldOut(hold).data, status=status.HTTP_201_CREATED)
 
@@ -248,40 +271,60 @@ class BookingCreateView(PublicView):
         if not key or len(key) > 255:
             raise ValidationError({"Idempotency-Key": ["This header is required (at most 255 characters)."]})
         data = _valid(s.BookingIn, request.data)
-        restaurant = _restaurant(data["restaurant"])
-        claim = idempotency_claim(
-            restaurant=restaurant, key=key, fingerprint=request_fingerprint(dict(request.data))
+        versions = _versions(data["restaurant"], data["date"])
+        config = config_at(versions.restaurant_id, versions.config_version)
+        restaurant = config.restaurant
+        idempotency = IdempotencyRequest(key=key, fingerprint=request_fingerprint(dict(request.data)))
+        booking_request = BookingRequest(
+            party_size=data["party_size"],
+            starts_at=local_datetime(restaurant, data["date"], data["time"]),
+            guest_name=data["guest_name"],
+            guest_email=data["guest_email"],
+            guest_phone=data["guest_phone"],
+            notes=data["notes"],
+            hold_id=data["hold_id"],
         )
-        if isinstance(claim, StoredResponse):
-            replay = Response(claim.body, status=claim.status, headers=_retry_after(claim.status))
+        try:
+            if booking_request.hold_id is None:
+                refuse_if_known_full(
+                    versions=versions,
+                    config=config,
+                    request=booking_request,
+                    local_date=data["date"],
+                    local_time=data["time"],
+                    idempotency=idempotency,
+                )
+            result = booking_create(
+                config=config, request=booking_request, idempotency=idempotency, render=_booking_answer
+            )
+        except (CapacityExceeded, SlotUnavailable) as exc:
+            _with_alternatives(exc, versions, data["date"], data["time"], data["party_size"])
+            raise
+        if isinstance(result, StoredResponse):
+            replay = Response(result.body, status=result.status, headers=_retry_after(result.status))
             replay.replayed = True  # type: ignore[attr-defined]
             return replay
-        try:
-            outcome = booking_create(
-                restaurant=restaurant,
-                party_size=data["party_size"],
-                starts_at=local_datetime(restaurant, data["date"], data["time"]),
-                guest_name=data["guest_name"],
-                guest_email=data["guest_email"],
-                guest_phone=data["guest_phone"],
-                notes=data["notes"],
-                hold_id=data["hold_id"],
-                idempotency_key=claim,
-            )
-        except DomainError as exc:
-            if isinstance(exc, CapacityExceeded | SlotUnavailable):
-                _with_alternatives(exc, restaurant, data["date"], data["time"], data["party_size"])
-            idempotency_complete(key=claim, status=exc.status, body=exc.as_envelope())
-            raise
-        except Exception:
-            idempotency_complete(key=claim, status=503, body={})  # forget the key: the client may retry
-            raise
-        booking = outcome.booking
-        attempts = list(AllocationAttempt.objects.filter(booking_id=booking.pk).order_by("created_at"))
-        body = s.BookingOut(booking_public(booking, attempts=attempts, inline_ms=outcome.inline_ms)).data
-        code = 201 if booking.status == Booking.Status.CONFIRMED else 202
-        idempotency_complete(key=claim, status=code, body=dict(body))
+        code, body = _booking_answer(result)
         return Response(body, status=code, headers=_retry_after(code))
+
+
+def _booking_answer(outcome: BookingOutcome) -> tuple[int, dict[str, Any]]:
+    """Return the status and body of a booking's answer, built from what is in memory."""
+    booking = outcome.booking
+    attempts = [
+        AllocationAttempt(
+            mode=AllocationAttempt.Mode.INLINE,
+            outcome=a.outcome,
+            seat_waste=a.seat_waste,
+            failure_reason=a.failure_reason,
+        )
+        for a in outcome.attempts
+        if a.outcome != "already_done"
+    ]
+    body = s.BookingOut(
+        booking_public(booking, tables=outcome.tables, attempts=attempts, inline_ms=outcome.inline_ms)
+    ).data
+    return (201 if booking.status == Booking.Status.CONFIRMED else 202), dict(body)
 
 
 def _retry_after(status_code: int) -> dict[str, str]:

@@ -109,18 +109,21 @@ def world(db: None, wsgi_in_test_transaction: None, settings: Any, monkeypatch: 
 
 def _seed_bookings(restaurant: Restaurant) -> None:
     """Book a few dinners and hold a lunch table through the services the API uses."""
-    from allocator.services import hold_create
+    from allocator.services import BookingRequest, hold_create
     from allocator.slots import local_datetime
+    from bookings.config import config_for
     from bookings.services import booking_create
 
     day = _near_dates()[1]
     for hour, party in ((18, 2), (19, 4), (20, 6)):
         booking_create(
-            restaurant=restaurant,
-            party_size=party,
-            starts_at=local_datetime(restaurant, day, time(hour)),
-            guest_name="Grace Hopper",
-            guest_email="grace@example.org",
+            config=config_for(restaurant.pk),
+            request=BookingRequest(
+                party_size=party,
+                starts_at=local_datetime(restaurant, day, time(hour)),
+                guest_name="Grace Hopper",
+                guest_email="grace@example.org",
+            ),
         )
     hold_create(restaurant=restaurant, party_size=2, starts_at=local_datetime(restaurant, day, time(12, 30)))
 

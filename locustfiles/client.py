@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.socket
+from geventhttpclient.url import URL
 from locust.contrib.fasthttp import FastHttpSession, ResponseContextManager
 from locust.env import Environment
 from locust.html import get_html_report
@@ -71,6 +73,8 @@ def submit_booking(
                 return None
             if status >= 500:
                 record.five_xx += 1
+            elif status == 429:
+                record.throttled += 1
             payload = _body(response)
             if status in (201, 202):
                 record.error_code = ""
@@ -115,6 +119,8 @@ def poll_booking(
                         record.five_xx += 1
                     response.failure(f"{status} while polling")
                 else:
+                    if record is not None:
+                        record.throttled += 1
                     response.success()
             else:
                 response.failure(f"{status} while polling")
@@ -125,6 +131,27 @@ def poll_booking(
         if time.perf_counter() - started + wait > timeout_s:
             return last
         gevent.sleep(wait)
+
+
+def bind_source_address(session: FastHttpSession, host: str, address: str) -> None:
+    """Make every connection ``session`` opens to ``host`` leave from the local ``address``.
+
+    geventhttpclient has no source-address option, so the connection pool of the session's client
+    for that host gets a socket factory that binds before connecting (IPv4 sockets only: an IPv6
+    attempt, e.g. ``localhost`` resolving to ::1 first, connects unbound). Call it before the first
+    request.
+    """
+    client = session.client.clientpool.get_client(URL(host))
+    connections = client._connection_pool
+    create_socket = connections._create_tcp_socket
+
+    def create_bound_socket(family: int, socktype: int, protocol: int) -> gevent.socket.socket:
+        sock = create_socket(family, socktype, protocol)
+        if family == socket.AF_INET:
+            sock.bind((address, 0))
+        return sock
+
+    connections._create_tcp_socket = create_bound_socket  # type: ignore[method-assign]
 
 
 def write_locust_artefacts(environment: Environment, prefix: Path, *, html: bool = True) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import random
@@ -16,6 +17,10 @@ DEMO_SLUG = "white-horse-waterbeach"
 # Every seeded restaurant (demo and stress) runs on London time.
 RESTAURANT_TZ = ZoneInfo("Europe/London")
 BOOKINGS_PATH = "/api/v1/bookings"
+# The reference endpoint (locustfiles/reference.py), mounted when RESERVEX_LOADTEST_REFERENCE=1, and
+# the guest name its load marks its rows with (the harness deletes them after the comparison).
+REFERENCE_PATH = "/loadtest/reference/bookings"
+REFERENCE_GUEST = "Reference Endpoint Guest"
 
 # Failure reasons of one slot-fill booking, in report order (the report's failure taxonomy).
 REASONS = (
@@ -70,6 +75,19 @@ def booking_body(
     return body
 
 
+def loopback_address(index: int, network: str = "127.2") -> str:
+    """Return the ``index``-th client address in ``network`` (``127.N``), never a .0 or .255.
+
+    Any 127.x.y.z is loopback on Linux: a simulated guest bound to its own address looks to the
+    server like a guest of its own, so per-IP throttles count as they would in production.
+    """
+    third, fourth = divmod(index, 250)
+    address = ipaddress.IPv4Address(f"{network}.{third}.{fourth + 1}")  # ValueError past 127.N.255.x
+    if not address.is_loopback or str(address).count(".") != 3:
+        raise ValueError(f"{address} is not a loopback address")
+    return str(address)
+
+
 def retry_after_seconds(value: str | None, default: float = 1.0, cap: float = 10.0) -> float:
     """Return the Retry-After header as seconds (delta form only; ReserveX never sends dates)."""
     try:
@@ -92,6 +110,7 @@ class BookingRecord:
     party_size: int
     key: str
     started_s: float = 0.0  # seconds since the scenario started (for throughput)
+    answered_s: float | None = None  # seconds since the scenario started when the final answer came
     http_status: int = 0  # of the final submit (after retries of 429/503/IDEMPOTENCY_IN_PROGRESS)
     first_status: int = 0
     submit_retries: int = 0
@@ -107,6 +126,8 @@ class BookingRecord:
     error_code: str = ""  # the error envelope's code, for 4xx/5xx answers
     reason: str = "error"
     five_xx: int = 0  # 5xx answers seen for this booking, retries included
+    throttled: int = 0  # 429 answers seen for this booking, retries included
+    source: str = ""  # the client address the guest connected from, when the scenario binds one
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

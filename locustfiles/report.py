@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +20,9 @@ from locustfiles.common import REASONS, BookingRecord, read_records, summarize
 TARGET_BOOKING_P95_MS = 100.0
 TARGET_AVAILABILITY_P95_MS = 30.0
 TARGET_INLINE_SHARE = 0.995
+TARGET_REFERENCE_SHARE = 0.30  # bookings/s as a share of the reference endpoint's (then 0.50)
+TARGET_CPU_PER_BOOKING_MS = 20.0  # web + Postgres (then 10)
+TARGET_HOT_SLOT_S = 3.0
 
 # py-spy frames that mark an endpoint, and the stages of the booking path (function names).
 ENDPOINTS = (
@@ -276,11 +280,11 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         "its sizing and settings are whatever it was started with."
     )
     lines.append(
-        "- **Throttling raised on purpose:** THROTTLE_RATE_IP and THROTTLE_RATE_RESTAURANT = "
-        f"{stack.get('throttle', '1000000/min')}. This is a load test of booking, not of the throttle: "
-        "at the production defaults (300/min per IP) nearly all of this traffic, which comes from one "
-        "IP, would be answered 429. The throttle check itself still runs on every request (two Redis "
-        "round trips)."
+        "- **Throttling raised on purpose** for the widget swarm, slot-fill and the reference comparison: "
+        f"THROTTLE_RATE_IP and THROTTLE_RATE_RESTAURANT = {stack.get('throttle', '1000000/min')}. This is "
+        "a load test of booking, not of the throttle: at the production defaults (300/min per IP) nearly "
+        "all of this traffic, which comes from one IP, would be answered 429. The throttle check itself "
+        "still runs on every request. " + _hot_throttle_note(summary.get("hotslot") or {})
     )
     lines.append(
         "- Data: a fresh database, `seed_demo --stress 8` (the White Horse Pub: 27 tables; stress-001 … "
@@ -310,10 +314,19 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
                 for m, _, _ in levels
             ),
             [
+                "ReserveX vs reference",
+                str(plan.get("compare_restaurants", "stress-001,stress-002,stress-003")),
+                "2–89 days ahead (reference: 200+)",
+                f"{plan.get('compare_users', 16)} users, no think time, each on its own restaurant-day; "
+                f"{plan.get('compare_rounds', 3)} rounds of {plan.get('compare_seconds', 10)} s on each "
+                "endpoint, interleaved, after a warm-up round of each",
+            ],
+            [
                 "hot slot",
                 str(hot_meta.get("restaurant", plan.get("hot_restaurant"))),
                 f"{hot_meta.get('date', '?')} {plan.get('hot_time')}",
-                f"{plan.get('hot_users')} users released at once, one booking each, distinct keys",
+                f"{plan.get('hot_users')} users released at once, one booking each, distinct keys, each "
+                "from its own loopback address (127.2.x.y)",
             ],
             [
                 "profiled pass",
@@ -341,10 +354,13 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         hot_ok = (
             hot["five_xx"] == 0
             and checks.get("unanswered", 1) == 0
+            and not checks.get("throttled", 0)
             and not checks.get("tables_given_twice")
             and integrity_after.get("overlap", 0) == 0
             and integrity_after.get("over_capacity", 0) == 0
+            and (_last_answer_s(hot_meta, hot) or 0) <= TARGET_HOT_SLOT_S
         )
+    versus = compare_numbers(summary.get("compare") or {})
     rows = [
         [
             f"POST booking p95 ≤ 100 ms, {plan.get('widget_users')} concurrent users",
@@ -371,10 +387,19 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
             else "not measured",
         ],
         [
-            f"hot slot, {plan.get('hot_users')} concurrent: all answered, 0 overlaps, 0 over-capacity, 0 5xx",
+            f"hot slot, {plan.get('hot_users')} concurrent from distinct addresses: all answered in ≤ 3 s, "
+            "0 overlaps, 0 over-capacity, 0 5xx, 0 429 at production throttles",
             (
-                f"{hot['answered']} answered ({_statuses(hot_meta)}), {hot['five_xx']} 5xx, tables "
-                "given twice: "
+                f"{hot['answered']} answered, the last after {fmt(_last_answer_s(hot_meta, hot))} s "
+                f"({_statuses(hot_meta)}), "
+                f"{hot['five_xx']} 5xx, "
+                + (
+                    f"{hot_meta['checks']['throttled']} 429"
+                    + ("" if hot_meta.get("production_throttles") else " (throttles not at production)")
+                    if "throttled" in hot_meta.get("checks", {})
+                    else "429s not counted (one address, raised throttles)"
+                )
+                + ", tables given twice: "
                 f"{len(hot_meta.get('checks', {}).get('tables_given_twice', []))}, integrity after: "
                 f"{_violations(summary.get('integrity_after'))}"
             )
@@ -382,10 +407,32 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
             else "—",
             ("**met**" if hot_ok else "**missed**") if hot is not None else "not measured",
         ],
+        [
+            f"bookings/s, {plan.get('compare_users', 16)} users, no think time: ≥ 30 % of the reference "
+            "endpoint (same run)",
+            (
+                f"{fmt(versus['reservex']['bookings_per_s']['median'])} vs "
+                f"{fmt(versus['reference']['bookings_per_s']['median'])}/s: "
+                f"{_share(versus['ratio']['bookings_per_s'])}"
+            )
+            if versus
+            else "—",
+            _verdict_share(versus["ratio"]["bookings_per_s"]["median"] if versus else None),
+        ],
+        [
+            "CPU per booking (web + Postgres) ≤ 20 ms",
+            (
+                f"{fmt(versus['reservex']['cpu_ms']['median'])} ms (reference "
+                f"{fmt(versus['reference']['cpu_ms']['median'])} ms)"
+            )
+            if versus and versus["reservex"]["cpu_ms"]["median"] is not None
+            else "not measured",
+            _verdict(versus["reservex"]["cpu_ms"]["median"] if versus else None, TARGET_CPU_PER_BOOKING_MS),
+        ],
     ]
     for row, why in zip(
         rows,
-        _target_reasons(summary, widget_records, booking_p95, availability_p95, top, hot, hot_meta),
+        _target_reasons(summary, widget_records, booking_p95, availability_p95, top, hot, hot_meta, versus),
         strict=True,
     ):
         row.append(why)
@@ -511,6 +558,10 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
                 )
                 lines.append("")
 
+    # --- reference
+    lines += ["## ReserveX vs the reference endpoint (same run)", ""]
+    lines += _compare_section(summary.get("compare") or {}, versus)
+
     # --- hot slot
     lines += [f"## Hot slot ({plan.get('hot_users')} concurrent requests for one slot)", ""]
     if hot is not None:
@@ -518,7 +569,9 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         lines.append(
             f"{hot_meta.get('restaurant')} {hot_meta.get('date')} {plan.get('hot_time')}: "
             f"{hot['asked']} users "
-            f"released together; {hot['answered']} answered in {fmt(hot['wall_s'])} s. Final statuses "
+            f"released together; {hot['answered']} answered, the last answer after "
+            f"{fmt(_last_answer_s(hot_meta, hot))} s (every 202 settled after {fmt(hot['wall_s'])} s). "
+            "Final statuses "
             f"{checks.get('statuses')}, first answers {checks.get('first_statuses')}; 5xx seen: "
             f"{hot['five_xx']}; admitted {checks.get('admitted')} bookings for "
             f"{checks.get('admitted_covers')} "
@@ -526,6 +579,26 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
             f"`check_integrity` after the run: {_violations(summary.get('integrity_after'))}."
         )
         lines.append("")
+        if "distinct_sources" in checks:
+            lines.append(
+                f"Each guest connected from its own loopback address ({checks['distinct_sources']} "
+                "distinct, 127.2.x.y), so the per-IP throttle counted guests, not one client. "
+                + _hot_throttle_note(hot_meta)
+                + f" **429 answers: {checks.get('throttled', '?')}** (to "
+                f"{checks.get('throttled_bookings', '?')} guests; target 0; the client retries a 429 after "
+                "Retry-After with the same key, up to 3 times)."
+            )
+            lines.append("")
+        floor = hot_meta.get("floor") or {}
+        if _last_answer_s(floor, None):
+            lines.append(
+                f"**ReserveX {fmt(_last_answer_s(hot_meta, hot))} s; do-nothing server under the same "
+                f"client {fmt(_last_answer_s(floor, None))} s** to the last answer (a WSGI app answering "
+                "201 at once, `locustfiles/donothing.py`, "
+                "served by gunicorn at the same size; the same burst, the same addresses): that much of "
+                "the burst's time is the load generator and the kernel, not the app."
+            )
+            lines.append("")
         lines += table(
             STAT_HEADER,
             [
@@ -593,7 +666,8 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
 
     lines += ["## Artefacts", ""]
     lines.append(
-        "Beside this report: `summary.json` (everything the report is built from); per scenario Locust's "
+        "Beside this report: `summary.json` (everything the report is built from); `compare_meta.json` (the "
+        "reference comparison, round by round); per scenario Locust's "
         "`*_stats.csv`, `*_failures.csv` and `*.html`; per booking `*_bookings.jsonl` (submit ms, inline ms, "
         "attempts, background, post-job ms, seat waste, tables, failure reason); `profile.svg` (py-spy CPU "
         "flame graph of one web worker during the widget swarm) and `profile_wall.txt` (py-spy wall-clock "
@@ -611,6 +685,7 @@ def _target_reasons(
     top: dict[str, Any] | None,
     hot: dict[str, Any] | None,
     hot_meta: dict[str, Any],
+    versus: dict[str, Any] | None = None,
 ) -> list[str]:
     """Return, per §10 target, what the measurements say about why, and the lever that would close it."""
     anatomy = summary.get("anatomy") or {}
@@ -688,10 +763,256 @@ def _target_reasons(
                 else "Refusals are decided under the day lock from the capacity rules, before any table is "
                 "touched; the exclusion constraint would stop a double booking anyway. "
             )
-            + f"The burst drained in {fmt(hot['wall_s'])} s; guests at the back waited up to "
+            + f"The last answer came after {fmt(_last_answer_s(hot_meta, hot))} s; guests at the back "
+            "waited up to "
             f"{fmt((hot['submit_all'] or {}).get('max'), 0)} ms for their answer."
+            + (
+                " The same client against a do-nothing server: "
+                f"{fmt(_last_answer_s(hot_meta['floor'], None))} s."
+                if _last_answer_s(hot_meta.get("floor") or {}, None)
+                else ""
+            )
+        )
+
+    if versus is None:
+        reasons += ["—", "—"]
+    else:
+        rx, ref = versus["reservex"], versus["reference"]
+        reasons.append(
+            f"Same server, database and client: the reference writes the same rows (one booking, one "
+            f"occupancy row) in {fmt(ref['p50_ms']['median'])} ms at the median, ReserveX answers in "
+            f"{fmt(rx['p50_ms']['median'])} ms. The gap is ReserveX's own work per booking (statements, "
+            "commits, Redis round trips, ORM building: see the anatomy and py-spy below), not the rows."
+        )
+        reasons.append(
+            (
+                f"Web {fmt(rx['web_ms']['median'])} ms + Postgres {fmt(rx['pg_ms']['median'])} ms per "
+                f"booking against the reference's {fmt(ref['web_ms']['median'])} + "
+                f"{fmt(ref['pg_ms']['median'])} ms: "
+                + (
+                    "most of it is Python in the web process."
+                    if (rx["web_ms"]["median"] or 0) >= (rx["pg_ms"]["median"] or 0)
+                    else "most of it is in the database (more statements and commits than the rows need)."
+                )
+            )
+            if rx["cpu_ms"]["median"] is not None
+            else "CPU is read from /proc for processes started here (not with LOADTEST_URL)."
         )
     return reasons
+
+
+def _last_answer_s(meta: dict[str, Any], numbers: dict[str, Any] | None) -> float | None:
+    """Seconds from the starting gun to the burst's last answer (older runs: until all settled)."""
+    last = meta.get("last_answer_s") or (meta.get("checks") or {}).get("last_answer_s")
+    if last is not None:
+        return float(last)
+    wall = meta.get("wall_s") or (numbers or {}).get("wall_s")
+    return float(wall) if wall else None
+
+
+def _hot_throttle_note(hot_meta: dict[str, Any]) -> str:
+    """Say what throttle rates the hot slot ran under."""
+    rates = hot_meta.get("throttle_rates")
+    if not hot_meta:
+        return ""
+    if "production_throttles" not in hot_meta:
+        return "The hot slot ran on the same server with the same raised throttles, from one address."
+    if hot_meta.get("production_throttles"):
+        shown = ", ".join(f"{k} {v}" for k, v in rates.items()) if isinstance(rates, dict) else str(rates)
+        return (
+            "**The hot slot runs at the production throttle setting** (the settings' defaults, "
+            f"THROTTLE_RATE_* unset: {shown}), on a second gunicorn of the same size, same database, "
+            "Redis and Celery worker."
+        )
+    return (
+        "The hot slot ran against the running stack (LOADTEST_URL), at whatever throttle rates it was "
+        "started with."
+    )
+
+
+# --- ReserveX vs the reference endpoint ----------------------------------------------------------
+
+
+def _spread(values: list[float | None]) -> dict[str, float | None]:
+    present = [v for v in values if v is not None]
+    if not present:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {"median": statistics.median(present), "min": min(present), "max": max(present), "n": len(present)}
+
+
+def _cpu_total(round_: dict[str, Any]) -> float | None:
+    cpu = round_.get("cpu") or {}
+    web, pg = cpu.get("web_ms_per_booking"), cpu.get("pg_ms_per_booking")
+    return web + pg if web is not None and pg is not None else None
+
+
+def compare_numbers(compare: dict[str, Any]) -> dict[str, Any] | None:
+    """Return medians and spreads per target, and ReserveX ÷ reference per round (paired by round)."""
+    rounds = compare.get("rounds") or []
+    by_target = {t: [r for r in rounds if r.get("target") == t] for t in ("reference", "reservex")}
+    if not by_target["reference"] or not by_target["reservex"]:
+        return None
+    result: dict[str, Any] = {}
+    for target, runs in by_target.items():
+        result[target] = {
+            key: _spread([r.get(key) for r in runs])
+            for key in ("bookings_per_s", "p50_ms", "p95_ms", "p99_ms")
+        }
+        result[target]["web_ms"] = _spread([(r.get("cpu") or {}).get("web_ms_per_booking") for r in runs])
+        result[target]["pg_ms"] = _spread([(r.get("cpu") or {}).get("pg_ms_per_booking") for r in runs])
+        result[target]["cpu_ms"] = _spread([_cpu_total(r) for r in runs])
+        result[target]["rounds"] = len(runs)
+        result[target]["not_201"] = sum(
+            n for r in runs for status, n in (r.get("statuses") or {}).items() if status != "201"
+        )
+    reference = {r.get("round"): r for r in by_target["reference"]}
+    ratios: dict[str, list[float | None]] = {"bookings_per_s": [], "p50_ms": [], "p95_ms": [], "cpu_ms": []}
+    for run in by_target["reservex"]:
+        ref = reference.get(run.get("round"))
+        if ref is None:
+            continue
+        for key in ratios:
+            mine, theirs = (
+                (_cpu_total(run), _cpu_total(ref)) if key == "cpu_ms" else (run.get(key), ref.get(key))
+            )
+            ratios[key].append(mine / theirs if mine is not None and theirs else None)
+    result["ratio"] = {key: _spread(values) for key, values in ratios.items()}
+    return result
+
+
+def _with_spread(spread: dict[str, float | None], digits: int = 1) -> str:
+    if spread["median"] is None:
+        return "—"
+    if spread["n"] == 1 or spread["min"] == spread["max"]:
+        return fmt(spread["median"], digits)
+    return f"{fmt(spread['median'], digits)} ({fmt(spread['min'], digits)}–{fmt(spread['max'], digits)})"
+
+
+def _share(spread: dict[str, float | None]) -> str:
+    """A ReserveX ÷ reference throughput ratio as a share: '8.9 % (8.5–9.3 %)'."""
+    if spread["median"] is None:
+        return "—"
+    text = f"{100 * spread['median']:.1f} %"
+    low, high = (f"{100 * v:.1f}" for v in (spread["min"] or 0, spread["max"] or 0))
+    return text + (f" ({low}–{high} %)" if (spread["n"] or 0) > 1 and low != high else "")
+
+
+def _times(spread: dict[str, float | None]) -> str:
+    if spread["median"] is None:
+        return "—"
+    text = f"×{spread['median']:.1f}"
+    low, high = (f"{v:.1f}" for v in (spread["min"] or 0, spread["max"] or 0))
+    return text + (f" (×{low}–{high})" if (spread["n"] or 0) > 1 and low != high else "")
+
+
+def _verdict_share(ratio: float | None) -> str:
+    if ratio is None:
+        return "not measured"
+    if ratio >= TARGET_REFERENCE_SHARE:
+        return "**met**"
+    return f"**missed** by {100 * (TARGET_REFERENCE_SHARE - ratio):.1f} points"
+
+
+def _compare_section(compare: dict[str, Any], versus: dict[str, Any] | None) -> list[str]:
+    if compare.get("skipped") or versus is None:
+        reason = compare.get("skipped") or compare.get("missing") or "not run"
+        return [f"Not measured: {reason}.", ""]
+    rx, ref, ratio = versus["reservex"], versus["reference"], versus["ratio"]
+    lines = [
+        f"The same load on two endpoints of the same gunicorn, on the same database, in the same run: "
+        f"{compare.get('users')} Locust FastHttpUsers, no think time, every request a new booking that "
+        "nothing refuses (each user on its own restaurant-day, so no two wait for one day's lock). "
+        "**Reference**: `POST /loadtest/reference/bookings` (`locustfiles/reference.py`), the thinnest "
+        "Django + DRF view that writes what a ReserveX booking writes — one confirmed Booking row and one "
+        "TableOccupancy row per table in one transaction, the tables named by the client; no capacity "
+        "check, no planner, no idempotency, no throttles, no telemetry. **ReserveX**: `POST "
+        "/api/v1/bookings` with an Idempotency-Key, four parties of two a slot of the stress restaurants. "
+        f"{compare.get('rounds_each')} rounds of {compare.get('seconds')} s on each, interleaved "
+        "(A B B A …) after an unreported warm-up round of each; medians with the spread (min–max) of the "
+        "rounds; the ratio is taken round by round.",
+        "",
+    ]
+    lines += table(
+        ["", "reference endpoint", "ReserveX", "ReserveX ÷ reference"],
+        [
+            [
+                "bookings/s (201s in the window)",
+                _with_spread(ref["bookings_per_s"]),
+                _with_spread(rx["bookings_per_s"]),
+                f"**{_share(ratio['bookings_per_s'])}**",
+            ],
+            ["p50 ms", _with_spread(ref["p50_ms"]), _with_spread(rx["p50_ms"]), _times(ratio["p50_ms"])],
+            [
+                "p95 ms",
+                _with_spread(ref["p95_ms"]),
+                _with_spread(rx["p95_ms"]),
+                f"**{_times(ratio['p95_ms'])}**",
+            ],
+            ["p99 ms", _with_spread(ref["p99_ms"]), _with_spread(rx["p99_ms"]), ""],
+            [
+                "CPU per booking: web processes, ms",
+                _with_spread(ref["web_ms"], 2),
+                _with_spread(rx["web_ms"], 2),
+                "",
+            ],
+            [
+                "CPU per booking: Postgres backends, ms",
+                _with_spread(ref["pg_ms"], 2),
+                _with_spread(rx["pg_ms"], 2),
+                "",
+            ],
+            [
+                "CPU per booking: web + Postgres, ms",
+                _with_spread(ref["cpu_ms"], 2),
+                _with_spread(rx["cpu_ms"], 2),
+                _times(ratio["cpu_ms"]),
+            ],
+            ["answers other than 201", str(ref["not_201"]), str(rx["not_201"]), ""],
+        ],
+    )
+    rows = []
+    for run in compare.get("rounds") or []:
+        cpu = run.get("cpu") or {}
+        rows.append(
+            [
+                str(run.get("round")),
+                str(run.get("target")),
+                fmt(run.get("seconds")),
+                str(run.get("bookings")),
+                fmt(run.get("bookings_per_s")),
+                " / ".join(fmt(run.get(k), 0) for k in ("p50_ms", "p95_ms", "p99_ms")),
+                f"{fmt(cpu.get('web_ms_per_booking'), 2)} / {fmt(cpu.get('pg_ms_per_booking'), 2)}",
+                ", ".join(f"{k}: {v}" for k, v in (run.get("statuses") or {}).items()),
+            ]
+        )
+    lines += table(
+        [
+            "round",
+            "endpoint",
+            "s",
+            "bookings",
+            "bookings/s",
+            "p50 / p95 / p99 ms",
+            "CPU ms/booking web / pg",
+            "statuses",
+        ],
+        rows,
+    )
+    cpu_note = (
+        "CPU is read from /proc before and after each round: the gunicorn master and its workers, and "
+        "every Postgres backend connected to the load database (found by its process title; the Celery "
+        "worker's connection included, Postgres's WAL writer and checkpointer not), divided by the "
+        "round's 201s. The load generator's own CPU is not in it."
+        if (compare.get("cpu_measured") or {}).get("web")
+        else "CPU per booking is measured only for a stack started here (the pids must be known)."
+    )
+    lines += [
+        cpu_note
+        + " The reference's rows are deleted after the comparison (they ignore the capacity rules on "
+        "purpose), before `check_integrity` runs; ReserveX's stay and are checked.",
+        "",
+    ]
+    return lines
 
 
 def _where(server_ms: float | None, client_ms: float | None) -> str:
@@ -722,6 +1043,8 @@ def _statuses(meta: dict[str, Any]) -> str:
 def _violations(verdict: dict[str, Any] | None) -> str:
     if not verdict:
         return "not run"
+    if verdict.get("stderr") and not verdict.get("violations"):
+        return "**the check did not run to the end** (see `summary.json`: stderr)"
     counts = verdict.get("violations", {})
     detail = ", ".join(f"{k} {v}" for k, v in counts.items())
     return ("clean" if verdict.get("ok") else "**VIOLATIONS**") + (f" ({detail})" if detail else "")

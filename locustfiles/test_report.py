@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from locustfiles.anatomy import transactions_of
-from locustfiles.common import BookingRecord, classify, percentile, write_records
-from locustfiles.report import build_report, histogram, summarize_stacks
+from locustfiles.common import BookingRecord, classify, loopback_address, percentile, write_records
+from locustfiles.report import build_report, compare_numbers, histogram, summarize_stacks
 
 
 def _record(**fields: object) -> BookingRecord:
@@ -133,3 +133,105 @@ def test_the_report_states_targets_throttling_and_the_slowest_stage(tmp_path: Pa
     assert "≥ 99.5 % confirmed inline" in text and "100.00 % of 10 admitted (c=8)" in text
     assert "Slowest stage at concurrency 8: allocation inside `booking_create`" in text
     assert "≈ 20.0 ms of work per booking done while holding the restaurant-day lock" in text
+
+
+def _round(target: str, number: int, per_s: float, p95: float, web: float, pg: float) -> dict[str, object]:
+    return {
+        "round": number,
+        "target": target,
+        "seconds": 10.0,
+        "bookings": int(per_s * 10),
+        "bookings_per_s": per_s,
+        "p50_ms": p95 / 2,
+        "p95_ms": p95,
+        "p99_ms": p95 * 1.2,
+        "statuses": {"201": int(per_s * 10)},
+        "cpu": {"web_ms_per_booking": web, "pg_ms_per_booking": pg},
+    }
+
+
+SYNTHETIC_COMPARE = {
+    "users": 16,
+    "seconds": 10,
+    "rounds_each": 3,
+    "cpu_measured": {"web": True, "pg": True},
+    "rounds": [
+        _round("reference", 1, 340.0, 80.0, 3.5, 1.1),
+        _round("reservex", 1, 30.0, 800.0, 48.0, 16.0),
+        _round("reservex", 2, 34.0, 840.0, 50.0, 15.0),
+        _round("reference", 2, 340.0, 84.0, 3.4, 1.2),
+        _round("reference", 3, 300.0, 90.0, 3.6, 1.0),
+        _round("reservex", 3, 27.0, 900.0, 47.0, 17.0),
+    ],
+}
+
+
+def test_the_comparison_pairs_rounds_and_takes_medians_and_spreads() -> None:
+    versus = compare_numbers(SYNTHETIC_COMPARE)
+
+    assert versus is not None
+    assert versus["reference"]["bookings_per_s"] == {"median": 340.0, "min": 300.0, "max": 340.0, "n": 3}
+    assert versus["reservex"]["p95_ms"]["median"] == 840.0
+    assert versus["reservex"]["cpu_ms"]["median"] == pytest.approx(64.0)  # web + Postgres per round
+    ratio = versus["ratio"]["bookings_per_s"]  # round by round: 30/340, 34/340, 27/300
+    assert ratio["median"] == pytest.approx(0.09) and ratio["min"] == pytest.approx(30 / 340)
+    assert ratio["max"] == pytest.approx(0.1)
+    assert versus["ratio"]["p95_ms"]["median"] == pytest.approx(10.0)
+    assert compare_numbers({"rounds": [_round("reservex", 1, 30.0, 800.0, 48.0, 16.0)]}) is None
+
+
+def test_the_report_compares_reservex_with_the_reference_and_reports_the_burst(tmp_path: Path) -> None:
+    hot = [
+        _record(scenario="hotslot", seq=i, http_status=201 if i < 3 else 409,
+                final_status="confirmed" if i < 3 else "", error_code="" if i < 3 else "CAPACITY_EXCEEDED",
+                submit_ms=900.0, answered_s=2.5, source=loopback_address(i),
+                reason="confirmed" if i < 3 else "capacity_exceeded")
+        for i in range(10)
+    ]  # fmt: skip
+    write_records(tmp_path / "hotslot_bookings.jsonl", hot)
+    summary = {
+        "plan": {"widget_users": 16, "hot_users": 10, "compare_users": 16, "compare_rounds": 3},
+        "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
+        "stack": {"started_here": True, "throttle": "1000000/min", "web_workers": 2, "web_threads": 4},
+        "compare": SYNTHETIC_COMPARE,
+        "hotslot": {
+            "restaurant": "stress-004",
+            "date": "2026-12-01",
+            "jobs": 10,
+            "wall_s": 4.0,
+            "checks": {"statuses": {"201": 3, "409": 7}, "throttled": 0, "throttled_bookings": 0,
+                       "distinct_sources": 10, "unanswered": 0, "last_answer_s": 2.5},
+            "production_throttles": True,
+            "throttle_rates": {"anon_ip": "300/min", "anon_restaurant": "6000/min"},
+            "floor": {"wall_s": 0.9, "last_answer_s": 0.8},
+        },
+        "integrity_after": {"ok": True, "violations": {"overlap": 0, "over_capacity": 0}},
+    }  # fmt: skip
+
+    text = "\n".join(build_report(tmp_path, summary))
+
+    section = text[text.index("## ReserveX vs the reference endpoint (same run)") :]
+    bookings = "| bookings/s (201s in the window) | 340.0 (300.0–340.0) | 30.0 (27.0–34.0) |"
+    assert f"{bookings} **9.0 % (8.8–10.0 %)** |" in section
+    assert "| p95 ms | 84.0 (80.0–90.0) | 840.0 (800.0–900.0) | **×10.0** |" in section
+    assert (
+        "| CPU per booking: web + Postgres, ms | 4.60 | 64.00 (64.00–65.00) | ×13.9 (×13.9–14.1) |" in section
+    )
+    targets = text[text.index("## DESIGN §10 targets") : text.index("## Widget")]
+    assert "30.0 vs 340.0/s: 9.0 % (8.8–10.0 %) | **missed** by 21.0 points" in targets
+    assert "64.0 ms (reference 4.6 ms) | **missed** by 44.0 ms" in targets
+    assert "the last after 2.5 s" in targets and "0 429," in targets  # the hot-slot row: met
+    assert "| **met** |" in targets.split("hot slot, 10 concurrent")[1].split("\n")[0]
+    assert "**The hot slot runs at the production throttle setting**" in text
+    assert "anon_ip 300/min" in text and "**429 answers: 0**" in text and "(10 distinct, 127.2.x.y)" in text
+    assert "**ReserveX 2.5 s; do-nothing server under the same client 0.8 s**" in text
+
+
+def test_guests_get_distinct_loopback_addresses_without_0_or_255() -> None:
+    addresses = [loopback_address(i) for i in range(1000)]
+
+    assert len(set(addresses)) == 1000
+    assert addresses[0] == "127.2.0.1" and addresses[249] == "127.2.0.250" and addresses[250] == "127.2.1.1"
+    assert not any(a.endswith((".0", ".255")) for a in addresses)
+    with pytest.raises(ValueError):
+        loopback_address(1, "127.300")

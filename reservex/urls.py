@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -18,6 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("widget/<slug:slug>/", widget, name="widget"),
 ]
+if os.environ.get("RESERVEX_LOADTEST_REFERENCE") == "1":  # make loadtest's reference endpoint
+    urlpatterns.append(path("loadtest/reference/", include("locustfiles.reference")))
 
 handler404 = "reservex.api.not_found"
 handler500 = "reservex.api.server_error"

@@ -416,29 +416,15 @@ class Admission:
 
 
 def _locked_state(
-    config: RestaurantConfig, request: BookingRequest, *, now: datetime, hold: Hold | None
+    config: RestaurantConfig, starts_at: datetime, party_size: int, *, now: datetime, hold: Hold | None = None
 ) -> tuple[RestaurantConfig, Slot, DayState]:
     """Lock the service day, read its state, and re-judge the slot if the configuration moved."""
-    restaurant = config.restaurant
-    slot = resolve_slot(restaurant, request.starts_at, request.party_size, now=now, config=config)
-    if hold is not None:
-        slot = replace(slot, ends_at=hold.ends_at)  # the booking keeps the held window
-    lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-    state = read_day_state(
-        restaurant.pk,
-        slot.starts_at,
-        slot.ends_at,
-        now=now,
-        with_windows=hold is None,
-        context=PLANNER_CONTEXT,
-    )
-    if state.config_version != config.version:
-        # Changed since this process cached it: judge by the configuration now in force.
-        config = config_at(restaurant.pk, state.config_version)
-        slot = resolve_slot(config.restaurant, request.starts_at, request.party_size, now=now, config=config)
+    for _ in range(2):
+        restaurant = config.restaurant
+        slot = resolve_slot(restaurant, starts_at, party_size, now=now, config=config)
         if hold is not None:
-            slot = replace(slot, ends_at=hold.ends_at)
-        lock_service_days(restaurant.pk, service_days(config.restaurant, slot.starts_at, slot.ends_at))
+            slot = replace(slot, ends_at=hold.ends_at)  # the booking keeps the held window
+        lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
         state = read_day_state(
             restaurant.pk,
             slot.starts_at,
@@ -447,7 +433,41 @@ def _locked_state(
             with_windows=hold is None,
             context=PLANNER_CONTEXT,
         )
+        if state.config_version == config.version:
+            break
+        # Changed since this process cached it: judge again by the configuration now in force.
+        config = config_at(restaurant.pk, state.config_version)
     return config, slot, state
+
+
+def _plan_on_state(
+    config: RestaurantConfig,
+    state: DayState,
+    slot: Slot,
+    party_size: int,
+    *,
+    flag_values: dict[str, Any],
+    now: datetime,
+) -> Decision:
+    """Plan tables on the state read under the lock, waiting bookings seated on paper first."""
+    restaurant_id = config.restaurant.pk
+    if state.expired_hold_windows:
+        release_expired_holds(restaurant_id, slot.starts_at, slot.ends_at, now=now)
+    settings = planner_settings_from(flag_values)
+    floor = FloorSnapshot(
+        restaurant_id=restaurant_id,
+        tables=config.layout.tables,
+        adjacency=config.layout.adjacency,
+        busy=state.busy,
+    )
+    floor = _seat_on_paper(floor, state.pending(slot.starts_at, slot.ends_at), settings)
+    decision = plan_tables(
+        floor, PlanRequest(party_size=party_size, starts_at=slot.starts_at, ends_at=slot.ends_at), settings
+    )
+    metrics.PLANNER_SECONDS.observe(decision.planner_ms / 1000)
+    if decision.plan is None:
+        raise _no_table(decision, slot, party_size)
+    return decision
 
 
 def _insert_windows(booking: Booking, table_ids: tuple[int, ...]) -> bool:
@@ -492,7 +512,7 @@ def admit_in_transaction(
         hold = _hold_for_conversion(
             request.hold_id, restaurant, request.party_size, request.starts_at, now=now
         )
-    config, slot, state = _locked_state(config, request, now=now, hold=hold)
+    config, slot, state = _locked_state(config, request.starts_at, request.party_size, now=now, hold=hold)
     restaurant = config.restaurant
     capacity = _check_capacity(
         restaurant,
@@ -504,24 +524,7 @@ def admit_in_transaction(
     )
     decision: Decision | None = None
     if hold is None:
-        if state.expired_hold_windows:
-            release_expired_holds(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
-        settings = planner_settings_from(flag_values)
-        floor = FloorSnapshot(
-            restaurant_id=restaurant.pk,
-            tables=config.layout.tables,
-            adjacency=config.layout.adjacency,
-            busy=state.busy,
-        )
-        floor = _seat_on_paper(floor, state.pending(slot.starts_at, slot.ends_at), settings)
-        decision = plan_tables(
-            floor,
-            PlanRequest(party_size=request.party_size, starts_at=slot.starts_at, ends_at=slot.ends_at),
-            settings,
-        )
-        metrics.PLANNER_SECONDS.observe(decision.planner_ms / 1000)
-        if decision.plan is None:
-            raise _no_table(decision, slot, request.party_size)
+        decision = _plan_on_state(config, state, slot, request.party_size, flag_values=flag_values, now=now)
     confirmed = hold is not None or assign
     booking = Booking(
         restaurant=restaurant,
@@ -777,23 +780,27 @@ def _convert_hold(hold: Hold, booking: Booking, *, layout: FloorLayout) -> list[
 
 
 def hold_create(
-    *, restaurant: Restaurant, party_size: int, starts_at: datetime, now: datetime | None = None
+    *,
+    restaurant: Restaurant,
+    party_size: int,
+    starts_at: datetime,
+    now: datetime | None = None,
+    config: RestaurantConfig | None = None,
+    flag_values: dict[str, Any] | None = None,
 ) -> Hold:
     """Set tables aside for a guest for the restaurant's hold TTL; counts against capacity.
 
-    If the planned tables are taken between the snapshot and the write (a background job won the
-    race), the hold is planned once more on a fresh snapshot, unless ``holds.strict_conflicts``
-    says to refuse at once.
+    One transaction: lock, one read, plan, the hold, its windows and its event. If the planned
+    tables are taken between the read and the write (a background job won the race), the hold is
+    planned once more on a fresh read, unless ``holds.strict_conflicts`` says to refuse at once.
     """
     now = now or timezone.now()
-    flag_values = flags.get_all(restaurant)
-    layout = floor_layout(restaurant.pk)
+    flag_values = flag_values or flags.get_all(restaurant)
+    config = config or config_for(restaurant.pk)
     attempts = 1 if flag_values["holds.strict_conflicts"] else 2
     for attempt in range(1, attempts + 1):
         try:
-            return _hold_attempt(
-                restaurant, party_size, starts_at, now=now, flag_values=flag_values, layout=layout
-            )
+            return _hold_attempt(config, party_size, starts_at, now=now, flag_values=flag_values)
         except CapacityExceeded as exc:
             record_refusal(exc, restaurant.pk, party_size)
             raise
@@ -812,60 +819,58 @@ def hold_create(
 
 
 def _hold_attempt(
-    restaurant: Restaurant,
+    config: RestaurantConfig,
     party_size: int,
     starts_at: datetime,
     *,
     now: datetime,
     flag_values: dict[str, Any],
-    layout: FloorLayout,
 ) -> Hold:
     with busy_means_retry(), transaction.atomic(durable=True):
-        slot = resolve_slot(restaurant, starts_at, party_size, now=now)
-        lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-        seatings = seatings_between(restaurant.pk, slot.starts_at, slot.ends_at, now=now)
+        config, slot, state = _locked_state(config, starts_at, party_size, now=now)
+        restaurant = config.restaurant
+        seatings = state.seatings(slot.starts_at, slot.ends_at, exclude_hold_id=None)
         _check_capacity(restaurant, slot, party_size, seatings=seatings, flag_values=flag_values)
-        hold = Hold.objects.create(
+        decision = _plan_on_state(config, state, slot, party_size, flag_values=flag_values, now=now)
+        assert decision.plan is not None  # _plan_on_state refuses otherwise
+        hold = Hold(
             restaurant=restaurant,
             party_size=party_size,
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
             expires_at=now + timedelta(seconds=restaurant.hold_ttl_seconds),
+            allocation_reason=decision.as_reason(),
         )
-        decision = _plan(
-            restaurant,
-            party_size,
-            slot.starts_at,
-            slot.ends_at,
-            now=now,
-            settings=planner_settings_from(flag_values),
-            layout=layout,
-            include_pending=True,
-        )
-        if decision.plan is None:
-            raise _no_table(decision, slot, party_size)
+        hold.save(force_insert=True)
         try:
-            _write_windows(
-                restaurant_id=restaurant.pk,
-                table_ids=decision.plan.table_ids,
-                starts_at=slot.starts_at,
-                ends_at=slot.ends_at,
-                kind=TableOccupancy.Kind.HOLD,
-                hold_id=hold.pk,
-                expires_at=hold.expires_at,
+            # No savepoint: a lost race aborts the whole attempt, which the caller may repeat.
+            TableOccupancy.objects.bulk_create(
+                [
+                    TableOccupancy(
+                        restaurant_id=restaurant.pk,
+                        table_id=table_id,
+                        during=Range(slot.starts_at, slot.ends_at, "[)"),
+                        kind=TableOccupancy.Kind.HOLD,
+                        hold_id=hold.pk,
+                        expires_at=hold.expires_at,
+                    )
+                    for table_id in decision.plan.table_ids
+                ]
             )
         except DatabaseError as exc:
             if not is_retryable(exc):
                 raise
             raise HoldConflict("Those tables were just taken; please try again.") from exc
-        hold.allocation_reason = decision.as_reason()
-        hold.save(update_fields=["allocation_reason"])
-        _emit(
-            "hold.created",
-            restaurant_id=restaurant.pk,
-            hold_id=str(hold.pk),
-            party_size=party_size,
-            starts_at=slot.starts_at.isoformat(),
+        record_events(
+            [
+                build_event(
+                    "hold.created",
+                    restaurant_id=restaurant.pk,
+                    hold_id=str(hold.pk),
+                    party_size=party_size,
+                    starts_at=slot.starts_at.isoformat(),
+                )
+            ]
         )
     return hold
 

@@ -190,6 +190,7 @@ def refuse_if_known_full(
     local_date: date,
     local_time: dt_time,
     idempotency: IdempotencyRequest,
+    flag_values: dict[str, Any],
 ) -> None:
     """Refuse a booking without the day lock when the cached day, at the versions in force, is full.
 
@@ -198,7 +199,6 @@ def refuse_if_known_full(
     seats waiting bookings first). Only refusals are taken from the cache; a slot that may have
     room always goes through admission. A key used before goes the full way (it may have an answer).
     """
-    flag_values = flags.get_all(config.restaurant)
     day = cached_day(versions, local_date, request.party_size, now=timezone.now(), flag_values=flag_values)
     slot = next((s for s in day or () if s.time == local_time), None)
     if slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
@@ -245,6 +245,7 @@ def booking_create(
     request: BookingRequest,
     idempotency: IdempotencyRequest | None = None,
     render: Render | None = None,
+    flag_values: dict[str, Any] | None = None,
 ) -> BookingOutcome | StoredResponse:
     """Admit a booking and assign tables inline within the budget; hand the rest to the queue.
 
@@ -254,7 +255,7 @@ def booking_create(
     day lock, the tables, the telemetry and the stored answer (``render``'s, for replays).
     """
     restaurant = config.restaurant
-    flag_values = flags.get_all(restaurant)
+    flag_values = flag_values or flags.get_all(restaurant)
     budget_ms = inline_budget_ms(flag_values)
     started = time.perf_counter()
     now = timezone.now()

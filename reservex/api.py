@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,10 +60,32 @@ def envelope(code: str, message: str, status: int, **extra: Any) -> Response:
     return Response({"error": code, "message": message, **extra}, status=status, headers=headers)
 
 
+# How long a client should wait before retrying while the database is unreachable: a restart or a
+# failover takes seconds, and the pool replaces dead connections on their next checkout.
+DATABASE_RETRY_AFTER_SECONDS = 2
+DATABASE_UNAVAILABLE_MESSAGE = "The booking service cannot reach its database just now; please retry shortly."
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Return whether the error means PostgreSQL cannot be reached now.
+
+    A restart or failover ("terminating connection due to administrator command"), a refused
+    connection and an exhausted pool (psycopg_pool.PoolTimeout) all reach Django as
+    OperationalError or InterfaceError. Lost races (lock timeouts, deadlocks, exclusion conflicts)
+    are OperationalErrors too, but the services turn those into retries or domain errors first.
+    """
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Map every exception an API view raises to the error envelope; never a bare 500 page."""
     if isinstance(exc, DomainError):
         return envelope(exc.code, exc.message, exc.status, **exc.extra)
+    if database_unavailable(exc):
+        logger.warning("database unavailable in %s: %s", context.get("view"), exc)
+        return envelope(
+            "SERVICE_UNAVAILABLE", DATABASE_UNAVAILABLE_MESSAGE, 503, retry_after=DATABASE_RETRY_AFTER_SECONDS
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.APIException):
@@ -249,4 +273,37 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Django calls this inside the except block of the failure, so the exception is at hand.
+    if database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response()
     return _json_error(request, "INTERNAL_ERROR", "Something went wrong on our side.", 500)
+
+
+def database_unavailable_response() -> JsonResponse:
+    response = JsonResponse(
+        {
+            "error": "SERVICE_UNAVAILABLE",
+            "message": DATABASE_UNAVAILABLE_MESSAGE,
+            "retry_after": DATABASE_RETRY_AFTER_SECONDS,
+        },
+        status=503,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 with Retry-After, not a 500 page, when a view (admin, widget, metrics) loses the
+    database; the API views do the same through exception_handler."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_unavailable(exception):
+            return None
+        logger.warning("database unavailable at %s: %s", request.path, exception)
+        return database_unavailable_response()

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "reservex.api.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -96,6 +97,9 @@ if DATABASE_POOL_MAX_SIZE > 0:
             "timeout": envint("DATABASE_POOL_TIMEOUT_SECONDS", 10),
         }
     }
+    # Django then has the pool test each connection as it is handed out (one empty round trip):
+    # after a restart or failover the dead ones are replaced instead of failing a request.
+    _db["CONN_HEALTH_CHECKS"] = True
 _db["TEST"] = {"NAME": envstr("DATABASE_TEST_NAME", "test_reservex")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

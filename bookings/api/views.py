@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as clock
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import flags
 from allocator.availability import availability_at, availability_day_cached, nearest_alternatives
 from allocator.errors import CapacityExceeded, DomainError, SlotUnavailable
 from allocator.services import (
@@ -81,7 +82,12 @@ def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> 
 
 
 def _with_alternatives(
-    exc: DomainError, versions: RestaurantVersions, local_date: date, local_time: time, party: int
+    exc: DomainError,
+    versions: RestaurantVersions,
+    data: dict[str, Any],
+    *,
+    config: RestaurantConfig,
+    flag_values: dict[str, Any],
 ) -> None:
     """Add the nearest bookable times to a refusal, so the guest can pick another.
 
@@ -89,8 +95,15 @@ def _with_alternatives(
     otherwise each recompute the whole day.
     """
     try:
-        day = availability_day_cached(versions, local_date, party, now=timezone.now())
-        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in nearest_alternatives(day, local_time)]
+        day = availability_day_cached(
+            versions,
+            data["date"],
+            data["party_size"],
+            now=timezone.now(),
+            config=config,
+            flag_values=flag_values,
+        )
+        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in nearest_alternatives(day, data["time"])]
     except Exception:  # noqa: BLE001 - alternatives are a courtesy; the refusal stands without them
         exc.extra.setdefault("alternatives", [])
 
@@ -183,17 +196,25 @@ class HoldCreateView(PublicView):
         summary="Hold tables for a party while the guest fills in the form",
     )
     def post(self, request: Request, slug: str) -> Response:
-        restaurant = _restaurant(slug)
-        data = _valid(s.HoldIn, request.data)
+        try:
+            data = _valid(s.HoldIn, request.data)
+        except ValidationError:
+            _versions(slug)  # an unknown restaurant is 404 whatever the body
+            raise
         versions = _versions(slug, data["date"])
+        config = config_at(versions.restaurant_id, versions.config_version)
+        restaurant = config.restaurant
+        flag_values = flags.get_all(restaurant)
         try:
             hold = hold_create(
                 restaurant=restaurant,
                 party_size=data["party_size"],
                 starts_at=local_datetime(restaurant, data["date"], data["time"]),
+                config=config,
+                flag_values=flag_values,
             )
         except (CapacityExceeded, SlotUnavailable) as exc:
-            _with_alternatives(exc, versions, data["date"], data["time"], data["party_size"])
+            _with_alternatives(exc, versions, data, config=config, flag_values=flag_values)
             raise
         return Response(s.HoldOut(hold).data, status=status.HTTP_201_CREATED)
 
@@ -284,6 +305,7 @@ class BookingCreateView(PublicView):
             notes=data["notes"],
             hold_id=data["hold_id"],
         )
+        flag_values = flags.get_all(restaurant)  # once per request
         try:
             if booking_request.hold_id is None:
                 refuse_if_known_full(
@@ -293,12 +315,17 @@ class BookingCreateView(PublicView):
                     local_date=data["date"],
                     local_time=data["time"],
                     idempotency=idempotency,
+                    flag_values=flag_values,
                 )
             result = booking_create(
-                config=config, request=booking_request, idempotency=idempotency, render=_booking_answer
+                config=config,
+                request=booking_request,
+                idempotency=idempotency,
+                render=_booking_answer,
+                flag_values=flag_values,
             )
         except (CapacityExceeded, SlotUnavailable) as exc:
-            _with_alternatives(exc, versions, data["date"], data["time"], data["party_size"])
+            _with_alternatives(exc, versions, data, config=config, flag_values=flag_values)
             raise
         if isinstance(result, StoredResponse):
             replay = Response(result.body, status=result.status, headers=_retry_after(result.status))

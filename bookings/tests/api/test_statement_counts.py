@@ -143,3 +143,56 @@ def test_a_refusal_is_at_most_six_statements_and_leaves_no_claim(
     assert response.status_code == 409 and response.json()["error"] == "CAPACITY_EXCEEDED"
     assert len(cost.statements) <= 6, "\n".join(cost.statements)
     assert cost.write_transactions <= 1  # the refusal's telemetry, nothing else
+
+
+def test_a_refusal_the_cached_day_knows_skips_the_lock_and_costs_three_statements(
+    api: APIClient, one_table_restaurant: Restaurant, count: Callable[..., Any]
+) -> None:
+    restaurant = one_table_restaurant
+    _warm(api, restaurant)
+    assert post_booking(api, booking_body(restaurant.slug, hour=19)).status_code == 201
+    day = evening().date().isoformat()
+    assert (
+        api.get(f"/api/v1/restaurants/{restaurant.slug}/availability?date={day}&party_size=2").status_code
+        == 200
+    )
+
+    response, cost = count(lambda: post_booking(api, booking_body(restaurant.slug, hour=19)))
+
+    assert response.status_code == 409 and response.json()["reason"] == "all_tables_busy"
+    assert response.json()["alternatives"]
+    assert not any("pg_advisory_xact_lock" in sql for sql in cost.statements)
+    # the restaurant and its versions, "was this key used?", the refusal's event
+    assert len(cost.statements) == 3, "\n".join(cost.statements)
+
+
+def test_a_hold_is_one_commit_and_at_most_six_statements(
+    api: APIClient, small_restaurant: Restaurant, count: Callable[..., Any]
+) -> None:
+    _warm(api, small_restaurant)
+    day = evening().date().isoformat()
+
+    response, cost = count(
+        lambda: api.post(
+            f"/api/v1/restaurants/{small_restaurant.slug}/holds",
+            {"date": day, "time": "19:00", "party_size": 2},
+            format="json",
+        )
+    )
+
+    assert response.status_code == 201, response.json()
+    assert cost.write_transactions == 1, cost.statements
+    assert len(cost.statements) <= 6, "\n".join(cost.statements)
+
+
+def test_availability_from_the_cache_is_one_statement(
+    api: APIClient, small_restaurant: Restaurant, count: Callable[..., Any]
+) -> None:
+    _warm(api, small_restaurant)
+    url = f"/api/v1/restaurants/{small_restaurant.slug}/availability?date={evening().date()}&party_size=2"
+    first = api.get(url)
+
+    again, cost = count(lambda: api.get(url))
+
+    assert again.status_code == 200 and again.json() == first.json()
+    assert len(cost.statements) == 1, "\n".join(cost.statements)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -91,7 +92,7 @@ def _compute_day(
     day_end = max(local_datetime(restaurant, local_date, p.last_seating) for p in periods) + max(
         turn, timedelta(minutes=max(m for _, m in restaurant.turn_times))
     )
-    state = read_day_state(restaurant.pk, day_start, day_end, now=now, with_windows=True)
+    state = read_day_state(restaurant.pk, day_start, day_end, now=now, with_windows=True, day=local_date)
     seatings = state.seatings(day_start, day_end, exclude_hold_id=None)
     floor = FloorSnapshot(
         restaurant_id=restaurant.pk,
@@ -195,14 +196,20 @@ def availability_day_cached(
     slots = cached_day(versions, local_date, party_size, now=now, flag_values=flag_values)
     if slots is not None:
         return slots
-    slots, valid_until = _compute_day(config, local_date, party_size, now=now, flag_values=flag_values)
-    with contextlib.suppress(Exception):  # a cache outage costs a recomputation next time, no more
-        cache.set(
-            _day_key(versions, local_date, party_size, flag_values),
-            CachedDay(slots=slots, valid_until=valid_until),
-            AVAILABILITY_CACHE_SECONDS,
-        )
+    key = _day_key(versions, local_date, party_size, flag_values)
+    # One computation per key and process at a time: in a burst the other threads wait for it
+    # and read the result instead of all computing the same day.
+    with _COMPUTING[hash(key) % len(_COMPUTING)]:
+        slots = cached_day(versions, local_date, party_size, now=now, flag_values=flag_values)
+        if slots is not None:
+            return slots
+        slots, valid_until = _compute_day(config, local_date, party_size, now=now, flag_values=flag_values)
+        with contextlib.suppress(Exception):  # a cache outage costs a recomputation next time, no more
+            cache.set(key, CachedDay(slots=slots, valid_until=valid_until), AVAILABILITY_CACHE_SECONDS)
     return slots
+
+
+_COMPUTING = [threading.Lock() for _ in range(64)]
 
 
 def _refusal(

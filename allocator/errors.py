@@ -23,6 +23,9 @@ class DomainError(Exception):
 class CapacityExceeded(DomainError):
     code = "CAPACITY_EXCEEDED"
     status = 409
+    # Set by admission to the versions its locked read saw (bookings.config.RestaurantVersions), so
+    # the refusal's alternatives are cached under the key the next requests will look for.
+    seen_versions: Any = None
 
 
 class SlotUnavailable(DomainError):

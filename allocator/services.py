@@ -55,7 +55,7 @@ from allocator.snapshots import (
     seatings_between,
     service_days,
 )
-from bookings.config import RestaurantConfig, config_at, config_for
+from bookings.config import RestaurantConfig, RestaurantVersions, config_at, config_for
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy
 from observability import metrics
 from observability.events import build_event, record_event, record_events
@@ -432,6 +432,7 @@ def _locked_state(
             now=now,
             with_windows=hold is None,
             context=PLANNER_CONTEXT,
+            day=slot.local_date,
         )
         if state.config_version == config.version:
             break
@@ -514,17 +515,26 @@ def admit_in_transaction(
         )
     config, slot, state = _locked_state(config, request.starts_at, request.party_size, now=now, hold=hold)
     restaurant = config.restaurant
-    capacity = _check_capacity(
-        restaurant,
-        slot,
-        request.party_size,
-        seatings=state.seatings(slot.starts_at, slot.ends_at, request.hold_id),
-        flag_values=flag_values,
-        staff_override=staff_override,
-    )
     decision: Decision | None = None
-    if hold is None:
-        decision = _plan_on_state(config, state, slot, request.party_size, flag_values=flag_values, now=now)
+    try:
+        capacity = _check_capacity(
+            restaurant,
+            slot,
+            request.party_size,
+            seatings=state.seatings(slot.starts_at, slot.ends_at, request.hold_id),
+            flag_values=flag_values,
+            staff_override=staff_override,
+        )
+        if hold is None:
+            decision = _plan_on_state(
+                config, state, slot, request.party_size, flag_values=flag_values, now=now
+            )
+    except CapacityExceeded as exc:
+        # What the refusal saw under the lock: the freshest key for the day's cached answer.
+        exc.seen_versions = RestaurantVersions(
+            restaurant_id=restaurant.pk, config_version=config.version, day_version=state.day_version
+        )
+        raise
     confirmed = hold is not None or assign
     booking = Booking(
         restaurant=restaurant,

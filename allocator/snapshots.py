@@ -234,7 +234,8 @@ def release_expired_holds(
 # the bookings and unexpired holds around the request (capacity, waiting bookings) and the tables'
 # active windows (the planner). Read after the lock is granted, so it sees every earlier admission.
 _DAY_STATE_SQL = """
-SELECT 'v', config_version, NULL::timestamptz, NULL::timestamptz, NULL::int, NULL::timestamptz, NULL::text
+SELECT 'v', config_version, NULL::timestamptz, NULL::timestamptz, NULL::int, NULL::timestamptz,
+       (SELECT version::text FROM bookings_dayversion WHERE restaurant_id = %(rid)s AND day = %(day)s)
   FROM bookings_restaurant WHERE id = %(rid)s
 UNION ALL
 SELECT 'b', id, starts_at, ends_at, party_size, created_at, status
@@ -269,6 +270,7 @@ class DayState:
     holds: tuple[tuple[str, datetime, datetime, int, datetime], ...]  # id, start, end, party, expires
     busy: dict[int, tuple[tuple[datetime, datetime], ...]]
     expired_hold_windows: int
+    day_version: int = 0  # of the local day asked for, as of this read
 
     def seatings(self, starts_at: datetime, ends_at: datetime, exclude_hold_id: UUID | None) -> list[Seating]:
         """Return what counts against capacity in the window (as seatings_between would)."""
@@ -307,19 +309,22 @@ def read_day_state(
     now: datetime,
     with_windows: bool,
     context: timedelta = timedelta(0),
+    day: date | None = None,
 ) -> DayState:
     """Read the state around [starts_at - context, ends_at + context) in one statement.
 
     Admission calls it under the day lock; availability calls it for a whole day, without one.
+    ``day`` is the local day whose version (bookings/config.py) is read with it.
     """
     sql = _DAY_STATE_SQL + (_DAY_STATE_WINDOWS_SQL if with_windows else "")
     params: dict[str, Any] = {
         "rid": restaurant_id,
         "now": now,
+        "day": day,
         "wide_start": starts_at - context,
         "wide_end": ends_at + context,
     }
-    version = 0
+    version = day_version = 0
     bookings: list[tuple[datetime, datetime, int, str, datetime]] = []
     holds: list[tuple[str, datetime, datetime, int, datetime]] = []
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
@@ -328,7 +333,7 @@ def read_day_state(
         cursor.execute(sql, params)
         for source, number, start, end, party, moment, text in cursor.fetchall():
             if source == "v":
-                version = number
+                version, day_version = number, int(text or 0)
             elif source == "b":
                 bookings.append((start, end, party, text, moment))
             elif source == "h":
@@ -343,4 +348,5 @@ def read_day_state(
         holds=tuple(holds),
         busy={table_id: tuple(windows) for table_id, windows in busy.items()},
         expired_hold_windows=expired,
+        day_version=day_version,
     )

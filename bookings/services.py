@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import flags
-from allocator.availability import cached_day
+from allocator.availability import cached_day, nearest_alternatives
 from allocator.capacity import REASON_MAX_COVERS, REASON_MAX_PARTIES, REASON_PACING
 from allocator.errors import CapacityExceeded, DomainError, IdempotencyInProgress
 from allocator.locking import busy_means_retry
@@ -211,7 +211,11 @@ def refuse_if_known_full(
         else "No table can seat this party at that time."
     )
     exc = CapacityExceeded(
-        message, reason=slot.reason, starts_at=slot.starts_at.isoformat(), party_size=request.party_size
+        message,
+        reason=slot.reason,
+        starts_at=slot.starts_at.isoformat(),
+        party_size=request.party_size,
+        alternatives=[t.strftime("%H:%M") for t in nearest_alternatives(day or [], local_time)],
     )
     record_refusal(exc, versions.restaurant_id, request.party_size)
     raise exc

@@ -28,22 +28,21 @@ from locustfiles.common import booking_body, percentile, slot_grid
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("Django handler: middleware + view", "django/test/client.py", "__call__"),
     ("BookingCreateView.post", "bookings/api/views.py", "post"),
-    ("throttles (Redis)", "rest_framework/views.py", "check_throttles"),
-    ("idempotency_claim (own transaction)", "bookings/services.py", "idempotency_claim"),
-    ("booking_create", "bookings/services.py", "booking_create"),
-    ("  booking_admit (admission transaction)", "allocator/services.py", "booking_admit"),
-    ("    resolve_slot", "allocator/slots.py", "resolve_slot"),
+    ("throttles (Redis, one round trip)", "rest_framework/views.py", "check_throttles"),
+    ("restaurant id + versions (one statement)", "bookings/config.py", "restaurant_versions"),
+    ("flags.get_all (Redis, once)", "flags/__init__.py", "get_all"),
+    ("refuse_if_known_full (cached day)", "bookings/services.py", "refuse_if_known_full"),
+    ("booking_create (the one transaction)", "bookings/services.py", "booking_create"),
+    ("  idempotency_claim (INSERT … ON CONFLICT)", "bookings/services.py", "idempotency_claim"),
+    ("  admit_in_transaction", "allocator/services.py", "admit_in_transaction"),
+    ("    resolve_slot (cached configuration)", "allocator/slots.py", "resolve_slot"),
     ("    lock_service_days", "allocator/locking.py", "lock_service_days"),
-    ("    _check_capacity", "allocator/services.py", "_check_capacity"),
-    ("    _plan (snapshot + planner)", "allocator/services.py", "_plan"),
-    ("      occupied_between (windows read)", "allocator/snapshots.py", "occupied_between"),
-    ("      plan_tables (pure planner)", "allocator/planner.py", "plan_tables"),
-    ("    _try_assign (occupancy insert + confirm)", "allocator/services.py", "_try_assign"),
-    ("  record_attempt (telemetry rows)", "allocator/services.py", "record_attempt"),
-    ("  record_event (telemetry)", "observability/events.py", "record_event"),
-    ("  flags.get", "flags/__init__.py", "get"),
-    ("re-read attempts + booking_public", "bookings/selectors.py", "booking_public"),
-    ("idempotency_complete", "bookings/services.py", "idempotency_complete"),
+    ("    read_day_state (one read under the lock)", "allocator/snapshots.py", "read_day_state"),
+    ("    plan_tables (pure planner)", "allocator/planner.py", "plan_tables"),
+    ("    _insert_windows (occupancy rows)", "allocator/services.py", "_insert_windows"),
+    ("  store_admission_telemetry", "allocator/services.py", "store_admission_telemetry"),
+    ("  _booking_answer (built from memory)", "bookings/api/views.py", "_booking_answer"),
+    ("  idempotency_complete (stored answer)", "bookings/services.py", "idempotency_complete"),
     ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
     ("transaction commits (psycopg commit)", "psycopg/connection.py", "commit"),
 )
@@ -51,10 +50,11 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 # The stages of a refused booking (409 CAPACITY_EXCEEDED with alternatives).
 REFUSAL_STAGES: tuple[tuple[str, str, str], ...] = (
     ("Django handler: middleware + view", "django/test/client.py", "__call__"),
-    ("booking_admit (lock + capacity read, then refused)", "allocator/services.py", "booking_admit"),
+    ("refuse_if_known_full (cached day, no lock)", "bookings/services.py", "refuse_if_known_full"),
+    ("booking_create (lock + read, then refused)", "bookings/services.py", "booking_create"),
     ("  lock_service_days", "allocator/locking.py", "lock_service_days"),
     ("_with_alternatives (nearest bookable times)", "bookings/api/views.py", "_with_alternatives"),
-    ("  availability_at", "allocator/availability.py", "availability_at"),
+    ("  availability_day_cached", "allocator/availability.py", "availability_day_cached"),
     ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
 )
 
@@ -70,11 +70,17 @@ def _cumulative(raw: dict[Any, Any], suffix: str, name: str) -> float:
     )
 
 
+AUTOCOMMIT_MARK = "-- autocommit\n"
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
-def transactions_of(statements: list[str]) -> dict[str, int]:
-    """Count explicit transactions and autocommit writes (each one is a commit, i.e. a WAL flush)."""
+def transactions_of(statements: list[str], explicit_commits: int | None = None) -> dict[str, int]:
+    """Count explicit transactions and autocommit writes (each one is a commit, i.e. a WAL flush).
+
+    psycopg 3 opens transactions implicitly (no BEGIN is captured): the caller then passes the
+    commits counted on the connection, and the statements of autocommit writes only (prefixed
+    "-- autocommit" by the caller's execute wrapper).
+    """
     explicit = autocommit_writes = 0
     inside = False
     for sql in statements:
@@ -84,8 +90,14 @@ def transactions_of(statements: list[str]) -> dict[str, int]:
             explicit += 1
         elif head.startswith(("COMMIT", "ROLLBACK")):
             inside = False
-        elif not inside and _WRITE.match(sql):
+        elif (
+            not inside
+            and _WRITE.match(sql.removeprefix(AUTOCOMMIT_MARK))
+            and (explicit_commits is None or sql.startswith(AUTOCOMMIT_MARK))
+        ):
             autocommit_writes += 1
+    if explicit_commits is not None:
+        explicit = explicit_commits
     return {
         "explicit": explicit,
         "autocommit_writes": autocommit_writes,
@@ -132,18 +144,34 @@ def main(argv: list[str] | None = None) -> int:
     for body in bodies[:2]:  # warm-up: first-request imports and connection set-up
         _post(client, body)
 
+    commits = [0]
+    real_commit = connection._commit  # type: ignore[attr-defined]
+
+    def counting_commit() -> None:
+        commits[0] += 1
+        real_commit()
+
+    connection._commit = counting_commit  # type: ignore[attr-defined]
+    marked: list[str] = []  # this booking's statements, autocommit writes marked
+
+    def mark(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        marked.append(sql if connection.in_atomic_block else AUTOCOMMIT_MARK + sql)
+        return execute(sql, params, many, context)
+
     per_booking: list[dict[str, Any]] = []
     for body in bodies[2 : 2 + args.count]:
-        with CaptureQueriesContext(connection) as captured:
+        commits[0] = 0
+        marked.clear()
+        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(mark):
             status, elapsed_ms = _post(client, body)
-        statements = [q["sql"] for q in captured.captured_queries]
+        statements = list(marked)
         per_booking.append(
             {
                 "status": status,
                 "ms": elapsed_ms,
                 "statements": len(statements),
                 "sql_ms": sum(float(q["time"]) for q in captured.captured_queries) * 1000,
-                **transactions_of(statements),
+                **transactions_of(statements, explicit_commits=commits[0]),
             }
         )
     sample = statements

@@ -31,20 +31,22 @@ ENDPOINTS = (
     ("GET …/availability", "AvailabilityView.get"),
     ("GET /api/v1/bookings/{ref}", "BookingDetailView.get"),
 )
+# Public names only (services and views): a private helper may be renamed without notice, and a
+# stage that matches nothing would silently read 0 %.
 BOOKING_STAGES = (
-    ("throttles (Redis INCR)", ("check_throttles",)),
-    ("idempotency_claim (own transaction)", ("idempotency_claim",)),
-    ("booking_create (admission + inline allocation)", ("booking_create",)),
-    ("  booking_admit (the admission transaction)", ("booking_admit",)),
+    ("throttles (Redis, one round trip)", ("check_throttles",)),
+    ("restaurant id + versions (one statement)", ("restaurant_versions",)),
+    ("refuse_if_known_full (cached day, no lock)", ("refuse_if_known_full",)),
+    ("booking_create (the booking's one transaction)", ("booking_create",)),
+    ("  idempotency_claim (INSERT … ON CONFLICT)", ("idempotency_claim",)),
+    ("  admit_in_transaction (lock, read, plan, write)", ("admit_in_transaction",)),
     ("    lock_service_days (advisory lock, waits included)", ("lock_service_days",)),
-    ("    _check_capacity (capacity read + rules)", ("_check_capacity",)),
-    ("    _plan (floor snapshot + planner)", ("_plan",)),
+    ("    read_day_state (one read under the lock)", ("read_day_state",)),
     ("      plan_tables (the pure planner)", ("plan_tables",)),
-    ("    _try_assign (occupancy insert + confirm)", ("_try_assign",)),
-    ("  record_attempt / record_event (telemetry rows)", ("record_attempt", "record_event")),
-    ("  _retry_inline (retries after a lost race)", ("_retry_inline",)),
-    ("re-read attempts + booking_public + serialise", ("booking_public", "BookingOut")),
-    ("idempotency_complete", ("idempotency_complete",)),
+    ("  store_admission_telemetry (attempt + events)", ("store_admission_telemetry",)),
+    ("  booking_allocate (inline retries after a lost race)", ("booking_allocate",)),
+    ("  booking_public + serialise (from memory)", ("booking_public", "BookingOut")),
+    ("  idempotency_complete", ("idempotency_complete",)),
     ("any psycopg frame (SQL round trips, commits, waits)", ("psycopg/",)),
     ("  commit()", ("Connection.commit", "BaseConnection._commit_gen")),
     (
@@ -626,19 +628,20 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         if refusal.get("statuses") == [409]:
             parts = {s["stage"].strip(): s["ms_per_booking"] for s in refusal.get("stages", [])}
             lines.append(
-                f"A refusal is not cheap: in process (anatomy, below) one 409 for the full hot slot takes "
+                f"A refusal for the full hot slot, in process (anatomy, below): "
                 f"{fmt(refusal.get('median_ms'))} ms (median); under cProfile "
-                f"{fmt(parts.get('_with_alternatives (nearest bookable times)'))} ms of "
-                f"{fmt(parts.get('Django handler: middleware + view'))} ms go to computing the alternatives "
-                f"and {fmt(parts.get('booking_admit (lock + capacity read, then refused)'))} ms to the "
-                "refused admission."
+                f"{fmt(parts.get('refuse_if_known_full (cached day, no lock)'))} ms of "
+                f"{fmt(parts.get('Django handler: middleware + view'))} ms decide it from the cached day, "
+                f"{fmt(parts.get('booking_create (lock + read, then refused)'))} ms go to admissions "
+                "refused under the lock."
             )
             lines.append("")
         lines.append(
-            "Every request, refused or not, takes the same restaurant-day advisory lock for its capacity "
-            "check, so admissions are serialised and the overload shows up as submit time, not as errors — "
-            "as long as no request waits longer than the 2 s lock_timeout for the lock (it would get 503 "
-            "BUSY_RETRY + Retry-After, which this client retries with the same key and counts as a 5xx)."
+            "Requests for a slot that the day's cached availability (keyed by the day's version) already "
+            "knows to be full are refused without the restaurant-day lock; the others take it, so "
+            "admissions are serialised and the overload shows up as submit time, not as errors — as long "
+            "as no request waits longer than the 2 s lock_timeout (503 BUSY_RETRY + Retry-After, which "
+            "this client retries with the same key and counts as a 5xx)."
         )
         lines.append("")
     else:

@@ -88,9 +88,10 @@ def test_it_attributes_py_spy_samples_to_booking_stages() -> None:
     )
     raw = "\n".join(
         [
-            f"{view};booking_create (bookings/services.py:5);booking_admit (allocator/services.py:6);"
+            f"{view};booking_create (bookings/services.py:5);admit_in_transaction (allocator/services.py:6);"
             "lock_service_days (allocator/locking.py:7);Connection.wait (psycopg/connection.py:8) 30",
-            f"{view};idempotency_claim (bookings/services.py:9);Connection.wait (psycopg/connection.py:8) 10",
+            f"{view};booking_create (bookings/services.py:5);idempotency_claim (bookings/services.py:9);"
+            "Connection.wait (psycopg/connection.py:8) 10",
             f"{request};AvailabilityView.get (bookings/api/views.py:10) 60",
             "run (threading.py:1);ThreadWorker.run (gunicorn/workers/gthread.py:11);select (s.py:12) 500",
         ]
@@ -102,7 +103,8 @@ def test_it_attributes_py_spy_samples_to_booking_stages() -> None:
     assert summary["booking_samples"] == 40
     stages = {s["stage"].strip(): s["share"] for s in summary["booking_stages"]}
     assert stages["lock_service_days (advisory lock, waits included)"] == pytest.approx(0.75)
-    assert stages["idempotency_claim (own transaction)"] == pytest.approx(0.25)
+    assert stages["idempotency_claim (INSERT … ON CONFLICT)"] == pytest.approx(0.25)
+    assert stages["booking_create (the booking's one transaction)"] == pytest.approx(1.0)
     assert summary["booking_leaves"][0]["frame"].startswith("Connection.wait")
 
 

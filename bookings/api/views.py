@@ -94,6 +94,10 @@ def _with_alternatives(
     From the day's cached availability: a hot slot refuses hundreds of guests a second, who would
     otherwise each recompute the whole day.
     """
+    if "alternatives" in exc.extra:
+        return  # refused from the cached day, which named them already
+    # The versions the refusal saw under the lock are the freshest key for the day's answer.
+    versions = getattr(exc, "seen_versions", None) or versions
     try:
         day = availability_day_cached(
             versions,

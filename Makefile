@@ -28,8 +28,8 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(INSTALLED)
-	$(PY) -m allocator.bench --out docs/bench.md
-	$(PY) -m reservex.devstack exec $(PY) -m allocator.bench_availability --out docs/bench.md
+	$(PY) -m bench.planner --out docs/bench.md
+	$(PY) -m reservex.devstack exec $(PY) -m bench.availability --out docs/bench.md
 
 # Seed a fresh reservex_load database, serve it like production (gunicorn gthread + Celery, DEBUG off,
 # throttles raised), check integrity, run the Locust scenarios against 127.0.0.1, check again and

@@ -1,7 +1,7 @@
 """Django admin for restaurant staff: each staff user sees and edits only their restaurants.
 
 The restaurant admin also mounts the staff pages (bookings/staff_views.py): the day timeline and
-the floor plan, from which bookings are moved, assigned and marked through allocator.services.
+the floor plan, from which bookings are moved, assigned and marked through bookings.services.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import json
 from itertools import combinations
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
@@ -26,8 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from allocator.errors import DomainError
-from allocator.services import booking_cancel, booking_set_status
+from bookings.errors import DomainError
 from bookings.models import (
     Booking,
     CapacityOverride,
@@ -39,18 +37,12 @@ from bookings.models import (
     TableAdjacency,
     TableOccupancy,
 )
+from bookings.services.changes import booking_cancel, booking_set_status
 from observability.models import AllocationAttempt
 
 admin.site.site_header = "ReserveX"
 admin.site.site_title = "ReserveX staff"
 admin.site.index_title = "Your restaurants"
-
-
-def restaurants_of(request: HttpRequest) -> QuerySet[Restaurant]:
-    """Return the restaurants this user may manage (all of them for superusers)."""
-    if request.user.is_superuser:
-        return Restaurant.objects.all()
-    return Restaurant.objects.filter(staff=request.user.pk)
 
 
 class RestaurantScopedAdmin(admin.ModelAdmin):
@@ -62,7 +54,7 @@ class RestaurantScopedAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(**{f"{self.restaurant_path}__in": restaurants_of(request)})
+        return queryset.filter(**{f"{self.restaurant_path}__in": Restaurant.objects.managed_by(request.user)})
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
@@ -72,9 +64,9 @@ class RestaurantScopedAdmin(admin.ModelAdmin):
             return field
         model = db_field.related_model
         if model is Restaurant:
-            field.queryset = restaurants_of(request)
+            field.queryset = Restaurant.objects.managed_by(request.user)
         elif model in (Table, ServicePeriod, Booking, Hold) and field.queryset is not None:
-            field.queryset = field.queryset.filter(restaurant__in=restaurants_of(request))
+            field.queryset = field.queryset.filter(restaurant__in=Restaurant.objects.managed_by(request.user))
         return field
 
 
@@ -137,7 +129,7 @@ class RestaurantAdmin(RestaurantScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = admin.ModelAdmin.get_queryset(self, request)
-        return queryset if request.user.is_superuser else queryset.filter(staff=request.user.pk)
+        return queryset.managed_by(request.user)  # type: ignore[attr-defined]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # Only superusers decide who works where.
@@ -148,7 +140,6 @@ class RestaurantAdmin(RestaurantScopedAdmin):
         return dict(self.prepopulated_fields) if request.user.is_superuser else {}
 
     def get_urls(self) -> list[URLPattern]:
-        # Imported here: the staff pages import restaurants_of from this module.
         from bookings.staff_views import StaffPages
 
         return [*StaffPages(self).urls(), *super().get_urls()]
@@ -206,7 +197,7 @@ class AdjacencyInline(admin.TabularInline):
             and isinstance(field, ModelChoiceField)
             and field.queryset is not None
         ):
-            field.queryset = field.queryset.filter(restaurant__in=restaurants_of(request))
+            field.queryset = field.queryset.filter(restaurant__in=Restaurant.objects.managed_by(request.user))
         return field
 
 
@@ -275,7 +266,7 @@ class BookingAdmin(RestaurantScopedAdmin):
         _booking_action(Booking.Status.NO_SHOW, "marked as no-shows"),
         _booking_action(Booking.Status.CANCELLED, "cancelled"),
     ]
-    # Times, party size and status change only through allocator.services (the timeline and the
+    # Times, party size and status change only through bookings.services (the timeline and the
     # actions above), so a booking can never be edited past its tables or the capacity rules here.
     fieldsets = [
         (
@@ -340,9 +331,7 @@ class BookingAdmin(RestaurantScopedAdmin):
             .prefetch_related(
                 Prefetch(
                     "occupancies",
-                    queryset=TableOccupancy.objects.filter(released_at__isnull=True)
-                    .select_related("table")
-                    .order_by("table__label"),
+                    queryset=TableOccupancy.objects.active().select_related("table").order_by("table__label"),
                     to_attr="active_occupancies",
                 )
             )
@@ -351,7 +340,10 @@ class BookingAdmin(RestaurantScopedAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "staff_restaurants": list(restaurants_of(request)[:3])}
+        extra_context = {
+            **(extra_context or {}),
+            "staff_restaurants": list(Restaurant.objects.managed_by(request.user)[:3]),
+        }
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="Tables")
@@ -364,13 +356,13 @@ class BookingAdmin(RestaurantScopedAdmin):
 
     @admin.display(description="When")
     def when(self, obj: Booking) -> str:
-        tz = ZoneInfo(obj.restaurant.timezone)
+        tz = obj.restaurant.tz
         start, end = obj.starts_at.astimezone(tz), obj.ends_at.astimezone(tz)
         return f"{start:%a %-d %b %Y, %H:%M}–{end:%H:%M} ({obj.restaurant.timezone})"
 
     @admin.display(description="Staff pages")
     def on_timeline(self, obj: Booking) -> str:
-        tz = ZoneInfo(obj.restaurant.timezone)
+        tz = obj.restaurant.tz
         local = obj.starts_at.astimezone(tz)
         timeline = reverse("admin:bookings_restaurant_timeline", args=[obj.restaurant_id])
         floor = reverse("admin:bookings_restaurant_floor", args=[obj.restaurant_id])
@@ -396,7 +388,7 @@ class BookingAdmin(RestaurantScopedAdmin):
     def allocation_attempts(self, obj: Booking) -> SafeString:
         from bookings.staff_views import failure_words
 
-        tz = ZoneInfo(obj.restaurant.timezone)
+        tz = obj.restaurant.tz
         attempts = list(AllocationAttempt.objects.filter(booking_id=obj.pk).order_by("created_at", "attempt"))
         rows = [
             {

@@ -8,7 +8,7 @@ process keeps what it loaded for as long as the version it reads is the same:
 - every request reads the version with the restaurant's id in one short statement
   (``restaurant_versions``), and takes the configuration from memory when it matches;
 - admission reads the version again under its lock and re-plans with fresh configuration when it
-  moved in between (allocator.services), so no decision is taken on stale rules.
+  moved in between (bookings/services/admission.py), so no decision is taken on stale rules.
 """
 
 from __future__ import annotations

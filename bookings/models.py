@@ -11,6 +11,7 @@ import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -72,6 +73,14 @@ def new_booking_reference() -> str:
     return secrets.token_urlsafe(16)
 
 
+class RestaurantQuerySet(models.QuerySet["Restaurant"]):
+    def managed_by(self, user: Any) -> RestaurantQuerySet:
+        """Return the restaurants this user may manage: every one for a superuser, else their own."""
+        if getattr(user, "is_superuser", False):
+            return self.all()
+        return self.filter(staff=user.pk)
+
+
 class Restaurant(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
@@ -93,6 +102,8 @@ class Restaurant(models.Model):
         "its periods, rules, overrides, tables or adjacency (the key of the per-process cache).",
     )
 
+    objects = RestaurantQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -113,6 +124,11 @@ class Restaurant(models.Model):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."}) from None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The restaurant's time zone (its local days, service periods and slot grid)."""
+        return ZoneInfo(self.timezone)
 
     def turn_time(self, party_size: int) -> timedelta:
         """Return how long a party of this size keeps its table."""
@@ -416,6 +432,16 @@ class Booking(models.Model):
         return status in self.TRANSITIONS[self.status]
 
 
+class HoldQuerySet(models.QuerySet["Hold"]):
+    def live(self, now: Any) -> HoldQuerySet:
+        """Holds that still count against capacity: not released, not converted, not expired."""
+        return self.filter(released_at__isnull=True, booking__isnull=True, expires_at__gt=now)
+
+    def expired(self, now: Any) -> HoldQuerySet:
+        """Holds past their time that nobody released or converted (the sweeper's work)."""
+        return self.filter(released_at__isnull=True, booking__isnull=True, expires_at__lte=now)
+
+
 class Hold(models.Model):
     """Tables set aside for a guest who is filling in the form; counts against capacity until it expires."""
 
@@ -434,6 +460,8 @@ class Hold(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = HoldQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["restaurant", "starts_at"], name="hold_restaurant_start")]
         constraints = [
@@ -443,6 +471,12 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"Hold {self.party_size} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class TableOccupancyQuerySet(models.QuerySet["TableOccupancy"]):
+    def active(self) -> TableOccupancyQuerySet:
+        """Windows that still block their table (released ones stay for history only)."""
+        return self.filter(released_at__isnull=True)
 
 
 class TableOccupancy(models.Model):
@@ -470,6 +504,8 @@ class TableOccupancy(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Holds only.")
     released_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TableOccupancyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "table occupancies"

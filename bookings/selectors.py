@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -18,7 +17,8 @@ def tables_by_booking(booking_ids: list[int]) -> dict[int, list[str]]:
     """Return the labels of the tables each booking holds now."""
     tables: dict[int, list[str]] = defaultdict(list)
     for booking_id, label in (
-        TableOccupancy.objects.filter(booking_id__in=booking_ids, released_at__isnull=True)
+        TableOccupancy.objects.active()
+        .filter(booking_id__in=booking_ids)
         .order_by("table__label")
         .values_list("booking_id", "table__label")
     ):
@@ -60,7 +60,7 @@ def booking_public(
     inline_ms: float | None = None,
 ) -> dict[str, Any]:
     """Return what the holder of a booking reference may see (no contact details)."""
-    tz = ZoneInfo(booking.restaurant.timezone)
+    tz = booking.restaurant.tz
     local = booking.starts_at.astimezone(tz)
     if tables is None:
         tables = tables_by_booking([booking.pk]).get(booking.pk, [])
@@ -96,7 +96,7 @@ def booking_staff(
 
 
 def bookings_of_day(restaurant: Restaurant, local_date: date) -> QuerySet[Booking]:
-    tz = ZoneInfo(restaurant.timezone)
+    tz = restaurant.tz
     start = datetime.combine(local_date, time(0), tzinfo=tz)
     end = datetime.combine(local_date, time(23, 59, 59, 999999), tzinfo=tz)
     return (

@@ -1,6 +1,6 @@
 """Staff pages in the admin: the day timeline, the floor plan, and the booking actions behind them.
 
-The pages only read; every change goes through ``allocator.services`` (``booking_move``,
+The pages only read; every change goes through ``bookings.services`` (``booking_move``,
 ``booking_set_status``, ``booking_cancel``), so staff meet the same constraints as guests — the
 exclusion constraint, the capacity rules, the status machine — and a refusal comes back as the
 domain error's own message. The pages are server-rendered and work without JavaScript.
@@ -27,13 +27,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from psycopg.types.range import Range
 
-from allocator.errors import CapacityExceeded, DomainError
-from allocator.services import booking_cancel, booking_move, booking_set_status
-from allocator.slots import local_datetime
-from allocator.snapshots import overrides_on
-from bookings.admin import restaurants_of
+from bookings.errors import CapacityExceeded, DomainError
 from bookings.models import Booking, CapacityOverride, Restaurant, ServicePeriod, Table, TableOccupancy
 from bookings.selectors import bookings_of_day, tables_by_booking
+from bookings.services.changes import booking_cancel, booking_move, booking_set_status
+from bookings.slots import local_datetime
+from bookings.snapshots import overrides_on
 
 STATUS_ACTIONS: dict[str, list[tuple[str, str]]] = {
     Booking.Status.PENDING: [(Booking.Status.CANCELLED, "Cancel booking")],
@@ -114,7 +113,7 @@ class DayPlan:
 
 
 def day_bounds(restaurant: Restaurant, local_date: date) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(restaurant.timezone)
+    tz = restaurant.tz
     return (
         datetime.combine(local_date, time(0), tzinfo=tz),
         datetime.combine(local_date + timedelta(days=1), time(0), tzinfo=tz),
@@ -123,7 +122,7 @@ def day_bounds(restaurant: Restaurant, local_date: date) -> tuple[datetime, date
 
 def day_plan(restaurant: Restaurant, local_date: date, *, now: datetime) -> DayPlan:
     """Return the day's bookings and live holds placed on their tables, in four queries."""
-    tz = ZoneInfo(restaurant.timezone)
+    tz = restaurant.tz
     tables = sorted(Table.objects.filter(restaurant=restaurant), key=table_sort_key)
     bookings = list(bookings_of_day(restaurant, local_date))
     active: dict[int, list[int]] = defaultdict(list)
@@ -514,7 +513,7 @@ def slot_grid(restaurant: Restaurant, weekday: int | None = None) -> list[time]:
 
 def booking_panel(restaurant: Restaurant, booking: Booking, *, now: datetime) -> dict[str, Any]:
     """Return what the side panel needs to show one booking and offer its actions."""
-    tz = ZoneInfo(restaurant.timezone)
+    tz = restaurant.tz
     current = tables_by_booking([booking.pk]).get(booking.pk, [])
     busy = set(
         TableOccupancy.objects.filter(
@@ -613,13 +612,13 @@ class StaffPages:
 
     def restaurant(self, request: HttpRequest, restaurant_id: int, *, perm: str) -> Restaurant:
         """Return the restaurant if this user works there and may do this; 404 / 403 otherwise."""
-        restaurant = get_object_or_404(restaurants_of(request), pk=restaurant_id)
+        restaurant = get_object_or_404(Restaurant.objects.managed_by(request.user), pk=restaurant_id)
         if not request.user.has_perm(f"bookings.{perm}_booking"):
             raise PermissionDenied
         return restaurant
 
     def today(self, restaurant: Restaurant) -> date:
-        return timezone.now().astimezone(ZoneInfo(restaurant.timezone)).date()
+        return timezone.now().astimezone(restaurant.tz).date()
 
     def context(self, request: HttpRequest, restaurant: Restaurant, title: str) -> dict[str, Any]:
         return {
@@ -718,7 +717,7 @@ class StaffPages:
             return HttpResponse(status=405)
         restaurant = self.restaurant(request, restaurant_id, perm="view")
         now = timezone.now()
-        tz = ZoneInfo(restaurant.timezone)
+        tz = restaurant.tz
         today = self.today(restaurant)
         local_date = _parse_date(request.GET.get("date"), today)
         grid = slot_grid(restaurant, local_date.weekday()) or slot_grid(restaurant)
@@ -777,7 +776,7 @@ class StaffPages:
     def _after(self, request: HttpRequest, restaurant: Restaurant, booking: Booking) -> HttpResponseRedirect:
         """Return to the page the action came from, on the booking's (possibly new) day, panel open."""
         view = "floor" if request.POST.get("view") == "floor" else "timeline"
-        tz = ZoneInfo(restaurant.timezone)
+        tz = restaurant.tz
         params = {"date": booking.starts_at.astimezone(tz).date().isoformat()}
         floor_time = _parse_time(request.POST.get("floor_time"))
         if view == "floor" and floor_time is not None:
@@ -834,7 +833,7 @@ class StaffPages:
             messages.error(request, message)
             return stay
         tables = tables_by_booking([moved.pk]).get(moved.pk, [])
-        tz = ZoneInfo(restaurant.timezone)
+        tz = restaurant.tz
         verb = "Assigned" if not current else "Moved"
         text = (
             f"{verb} {moved.guest_name} (party of {moved.party_size}) to {', '.join(tables) or 'no table'} "

@@ -1,11 +1,182 @@
-"""Periodic upkeep of the bookings app."""
+"""Celery tasks of the booking domain: the background assignment job and the sweepers.
+
+The allocation tasks keep the names they were first queued under (``allocator.tasks.…``), so
+messages already in the broker still find them.
+
+Tasks take primary keys and call services. Delivery is at least once (acks_late, reject on
+worker lost), so every task is idempotent: allocation is a no-op once a booking is not pending.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+import random
+from datetime import timedelta
+from typing import Any
 
-from bookings.services import idempotency_purge_expired
+from celery import Task, shared_task
+from celery.exceptions import MaxRetriesExceededError, SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError
+from django.db import OperationalError as DjangoOperationalError
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from bookings.integrity import check_integrity
+from bookings.models import Booking
+from bookings.services.allocation import booking_allocate, booking_reject
+from bookings.services.holds import holds_purge_expired
+from bookings.services.idempotency import idempotency_purge_expired
 from observability import metrics
+from observability.alerts import send_alert
+from observability.events import record_event
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = settings.ALLOCATION_MAX_RETRIES
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff with full jitter: spreads retries of a hot slot apart."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries))  # noqa: S311
+
+
+# Failures of the infrastructure, not of the booking: retry, and if they persist leave the booking
+# pending for the sweeper rather than reject what was accepted.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    DjangoOperationalError,
+    InterfaceError,
+    BrokerError,
+    SoftTimeLimitExceeded,
+    MaxRetriesExceededError,
+)
+
+
+class AllocationTask(Task):
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """A bug (not a lost race, not an outage) ends the booking's chances: reject it and alert."""
+        booking_id = args[0] if args else kwargs.get("booking_id")
+        if isinstance(exc, TRANSIENT_ERRORS):
+            logger.warning(
+                "allocate_booking %s gave up for now (%s); the sweeper retries it", booking_id, exc
+            )
+            return
+        logger.error("allocate_booking %s failed", booking_id, exc_info=exc)
+        if booking_id is not None and booking_reject(booking_id=booking_id, reason="allocation_error"):
+            record_event("allocation.retry_exhausted", booking_id=booking_id, reason="allocation_error")
+            send_alert(
+                "Booking rejected after an allocation error",
+                f"Booking {booking_id}: {type(exc).__name__}. See the worker log.",
+                severity="P2",
+            )
+
+
+def _reject_exhausted(booking_id: int, reason: str, attempts: int) -> None:
+    if booking_reject(booking_id=booking_id, reason=reason):
+        booking = Booking.objects.get(pk=booking_id)
+        record_event(
+            "allocation.retry_exhausted",
+            restaurant_id=booking.restaurant_id,
+            booking_id=booking_id,
+            attempts=attempts,
+            reason=reason,
+        )
+        send_alert(
+            "Booking rejected after retries",
+            f"Booking {booking_id} could not be seated after {attempts} attempts ({reason}).",
+            severity="P2",
+        )
+
+
+@shared_task(
+    bind=True,
+    base=AllocationTask,
+    name="allocator.tasks.allocate_booking",
+    max_retries=MAX_RETRIES,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def allocate_booking(self: Task, booking_id: int) -> str:
+    """Assign tables to a pending booking; retry with backoff; reject once retries are spent."""
+    with metrics.track_task("allocator.allocate_booking"):
+        attempt = int(self.request.retries) + 1
+        # The job is alive: keep the sweeper from starting a second chain for this booking.
+        pending = Booking.objects.filter(pk=booking_id, status=Booking.Status.PENDING)
+        if not pending.update(allocation_enqueued_at=timezone.now()):
+            return "already_done"
+        if pending.filter(starts_at__lte=timezone.now()).exists():
+            _reject_exhausted(booking_id, "start_time_passed", attempt - 1)
+            return "rejected"
+        try:
+            result = booking_allocate(booking_id=booking_id, mode="background", attempt=attempt)
+        except (DjangoOperationalError, InterfaceError) as exc:
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        if result.assigned:
+            return result.outcome
+        if self.request.retries >= MAX_RETRIES:
+            _reject_exhausted(booking_id, result.failure_reason or "retries_exhausted", attempt)
+            return "rejected"
+        raise self.retry(countdown=backoff_seconds(self.request.retries))
+
+
+def enqueue_allocation(booking_id: int) -> bool:
+    """Send the booking to the background job now; False if the broker is unreachable.
+
+    A failure loses nothing: the booking stays pending and the sweeper enqueues it again. Any
+    exception counts as a failure to publish (a broker error, a socket error, a closed connection
+    pool): the booking is already stored, so the guest must get 202, never a 500.
+    """
+    try:
+        allocate_booking.apply_async(args=(booking_id,), retry=False)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the publish, the sweeper covers it
+        logger.warning("could not enqueue booking %s: %s", booking_id, exc)
+        metrics.INLINE_FALLBACKS.labels("enqueue_failed").inc()
+        return False
+    Booking.objects.filter(pk=booking_id).update(allocation_enqueued_at=timezone.now())
+    return True
+
+
+@shared_task(name="allocator.tasks.requeue_stale_pending", ignore_result=True)
+def requeue_stale_pending() -> int:
+    """Re-enqueue pending bookings whose job went stale: the pending row is the outbox."""
+    with metrics.track_task("allocator.requeue_stale_pending"):
+        cutoff = timezone.now() - timedelta(seconds=settings.ALLOCATION_STALE_SECONDS)
+        stale = Booking.objects.filter(status=Booking.Status.PENDING, created_at__lt=cutoff).exclude(
+            allocation_enqueued_at__gte=cutoff
+        )
+        requeued = 0
+        for booking_id, restaurant_id in stale.values_list("pk", "restaurant_id")[:500]:
+            if enqueue_allocation(booking_id):
+                requeued += 1
+                record_event("allocation.requeued", restaurant_id=restaurant_id, booking_id=booking_id)
+        return requeued
+
+
+@shared_task(name="allocator.tasks.purge_expired_holds", ignore_result=True)
+def purge_expired_holds() -> int:
+    with metrics.track_task("allocator.purge_expired_holds"):
+        return holds_purge_expired()
+
+
+@shared_task(name="allocator.tasks.run_integrity_check", ignore_result=True)
+def run_integrity_check() -> dict[str, int]:
+    """The overbooking detector: export violation counts and record each violation kind found."""
+    with metrics.track_task("allocator.run_integrity_check"):
+        now = timezone.now()
+        report = check_integrity(
+            now=now,
+            since=now - timedelta(days=1),
+            stale_after=timedelta(seconds=settings.ALLOCATION_STALE_SECONDS * 10),
+        )
+        counts = report.counts()
+        metrics.set_integrity_violations(counts)
+        for kind, items in report.violations.items():
+            if items:
+                record_event("integrity.violation", kind=kind, count=len(items))
+        return counts
 
 
 @shared_task(name="bookings.tasks.purge_expired_idempotency_keys", ignore_result=True)

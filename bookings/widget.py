@@ -9,7 +9,6 @@ needs no CSRF token: the public API is anonymous.
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -33,7 +32,7 @@ def widget(request: HttpRequest, slug: str) -> HttpResponse:
     if restaurant is None:
         # A page, not the API's JSON 404: this is what a guest sees inside the host site's frame.
         return render(request, "bookings/widget_missing.html", {"slug": slug}, status=404)
-    today = timezone.now().astimezone(ZoneInfo(restaurant.timezone)).date()
+    today = timezone.now().astimezone(restaurant.tz).date()
     context = {
         "restaurant": restaurant,
         "today": today,

@@ -19,32 +19,24 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from allocator.bench_availability import percentile, use_bench_database
+from bench.availability import percentile, use_bench_database
 
 
 @contextmanager
 def telemetry_off() -> Iterator[None]:
     """Replace the telemetry writes of the booking path with no-ops for the duration."""
-    import allocator.services as allocator_services
-    import bookings.services as booking_services
+    from bookings.services import create
 
     def nothing(*args: Any, **kwargs: Any) -> None:
         return None
 
-    saved = (
-        allocator_services.record_event,
-        allocator_services._write_attempt,
-        booking_services.record_event,
-    )
-    allocator_services.record_event = nothing  # type: ignore[assignment]
-    allocator_services._write_attempt = nothing
-    booking_services.record_event = nothing  # type: ignore[assignment]
+    saved = (create.store_admission_telemetry, create.record_event)
+    create.store_admission_telemetry = nothing
+    create.record_event = nothing  # type: ignore[assignment]
     try:
         yield
     finally:
-        allocator_services.record_event, allocator_services._write_attempt, booking_services.record_event = (
-            saved
-        )
+        create.store_admission_telemetry, create.record_event = saved
 
 
 def main() -> int:

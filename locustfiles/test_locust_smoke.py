@@ -23,8 +23,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from allocator.integrity import check_integrity
 from bookings.demo import seed_demo, seed_stress
+from bookings.integrity import check_integrity
 from bookings.models import Booking, TableOccupancy
 from locustfiles.common import DEMO_SLUG, REASONS, REFERENCE_GUEST, day_ahead, read_records
 

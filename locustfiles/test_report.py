@@ -88,9 +88,11 @@ def test_it_attributes_py_spy_samples_to_booking_stages() -> None:
     )
     raw = "\n".join(
         [
-            f"{view};booking_create (bookings/services.py:5);admit_in_transaction (allocator/services.py:6);"
-            "lock_service_days (allocator/locking.py:7);Connection.wait (psycopg/connection.py:8) 30",
-            f"{view};booking_create (bookings/services.py:5);idempotency_claim (bookings/services.py:9);"
+            f"{view};booking_create (bookings/services/create.py:5);"
+            "admit_in_transaction (bookings/services/admission.py:6);"
+            "lock_service_days (bookings/locking.py:7);Connection.wait (psycopg/connection.py:8) 30",
+            f"{view};booking_create (bookings/services/create.py:5);"
+            "idempotency_claim (bookings/services/idempotency.py:9);"
             "Connection.wait (psycopg/connection.py:8) 10",
             f"{request};AvailabilityView.get (bookings/api/views.py:10) 60",
             "run (threading.py:1);ThreadWorker.run (gunicorn/workers/gthread.py:11);select (s.py:12) 500",

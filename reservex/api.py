@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from allocator.errors import DomainError
+from bookings.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,6 @@ INSTALLED_APPS = [
     "observability",
     "flags",
     "bookings",
-    "allocator",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -20,29 +19,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import flags
-from allocator.availability import availability_at, availability_day_cached, nearest_alternatives
-from allocator.errors import CapacityExceeded, DomainError, SlotUnavailable
-from allocator.services import (
-    BookingRequest,
-    booking_cancel,
-    booking_move,
-    booking_set_status,
-    hold_create,
-    hold_release,
-)
-from allocator.slots import local_datetime
 from bookings.api import serializers as s
+from bookings.availability import availability_at, availability_day_cached, nearest_alternatives
 from bookings.config import RestaurantConfig, RestaurantVersions, config_at, restaurant_versions
+from bookings.errors import CapacityExceeded, DomainError, SlotUnavailable
 from bookings.models import Booking, Restaurant
 from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
-from bookings.services import (
-    BookingOutcome,
-    IdempotencyRequest,
-    StoredResponse,
-    booking_create,
-    refuse_if_known_full,
-    request_fingerprint,
-)
+from bookings.services.admission import BookingRequest
+from bookings.services.changes import booking_cancel, booking_move, booking_set_status
+from bookings.services.create import BookingOutcome, booking_create, refuse_if_known_full
+from bookings.services.holds import hold_create, hold_release
+from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
+from bookings.slots import local_datetime
 from observability import metrics
 from observability.models import AllocationAttempt
 from reservex.api import PUBLIC_THROTTLES, ErrorEnvelopeSerializer
@@ -407,12 +395,6 @@ class IsRestaurantStaff(permissions.BasePermission):
         return user.has_perm(getattr(view, "required_permission", "bookings.change_booking"))
 
 
-def staff_restaurants(request: Request) -> QuerySet[Restaurant]:
-    if request.user.is_superuser:
-        return Restaurant.objects.all()
-    return Restaurant.objects.filter(staff=request.user.pk)
-
-
 class StaffView(APIView):
     # Basic first: an anonymous caller then gets 401 with WWW-Authenticate, not 403.
     authentication_classes = [BasicAuthentication, SessionAuthentication]
@@ -420,13 +402,13 @@ class StaffView(APIView):
 
     def restaurant(self, request: Request, slug: str) -> Restaurant:
         restaurant = _restaurant(slug)
-        if not staff_restaurants(request).filter(pk=restaurant.pk).exists():
+        if not Restaurant.objects.managed_by(request.user).filter(pk=restaurant.pk).exists():
             raise PermissionDenied("You are not staff of this restaurant.")
         return restaurant
 
     def booking(self, request: Request, reference: str) -> Booking:
         booking = get_object_or_404(Booking.objects.select_related("restaurant"), reference=reference)
-        if not staff_restaurants(request).filter(pk=booking.restaurant_id).exists():
+        if not Restaurant.objects.managed_by(request.user).filter(pk=booking.restaurant_id).exists():
             raise PermissionDenied("You are not staff of this restaurant.")
         return booking
 

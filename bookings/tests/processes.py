@@ -38,9 +38,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from allocator.services import booking_admit
-from allocator.tests.conftest import evening
 from bookings.models import Booking, Restaurant
+from bookings.services.admission import booking_admit
+from bookings.tests.helpers import evening
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 60.0  # generous: two cores, shared with whatever else runs

@@ -1,6 +1,6 @@
 """Staff timeline, floor plan and booking actions in the admin; "Why these tables?"; the widget page.
 
-Every action is a form post that must go through allocator.services: the tests check the effect
+Every action is a form post that must go through bookings.services: the tests check the effect
 on the booking and its tables, and that a refusal comes back as the domain error's message.
 """
 
@@ -14,9 +14,10 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from allocator.services import booking_admit, hold_create
 from bookings.models import Booking, Restaurant
 from bookings.selectors import tables_by_booking
+from bookings.services.admission import booking_admit
+from bookings.services.holds import hold_create
 from bookings.tests.factories import TableFactory, UserFactory, adjacency, open_every_day
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import pytest
 from rest_framework.test import APIClient
 
-from allocator.tasks import allocate_booking, enqueue_allocation
-from allocator.tests.conftest import tables_of
 from bookings.models import Booking, Restaurant, Table, TableOccupancy
+from bookings.tasks import allocate_booking, enqueue_allocation
 from bookings.tests.api.conftest import booking_body, post_booking
+from bookings.tests.helpers import tables_of
 from bookings.tests.processes import (
     Stack,
     admit_pending,

@@ -17,10 +17,10 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from allocator.tasks import allocate_booking, requeue_stale_pending
-from allocator.tests.conftest import tables_of
 from bookings.models import Booking, Restaurant
+from bookings.tasks import allocate_booking, requeue_stale_pending
 from bookings.tests.api.conftest import booking_body
+from bookings.tests.helpers import tables_of
 from bookings.tests.processes import (
     Stack,
     admit_pending,

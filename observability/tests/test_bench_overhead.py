@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from observability.bench_overhead import BENCH_TABLE, render, run
+from bench.telemetry import BENCH_TABLE, render, run
 from observability.models import AllocationAttempt, ObservabilityEvent
 
 
@@ -20,6 +20,6 @@ def test_a_short_run_reports_medians_and_cleans_up() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s)", [BENCH_TABLE])
         assert cursor.fetchone()[0] is None
-    report = render(results, context, "python -m observability.bench_overhead")
+    report = render(results, context, "python -m bench.telemetry")
     assert "| booking transaction alone |" in report
     assert "## End-to-end booking latency" in report

@@ -54,7 +54,9 @@ def assert_service_unavailable(response) -> None:  # type: ignore[no-untyped-def
         "/widget/white-horse/",
     ],
 )
-def test_every_kind_of_endpoint_answers_503_without_the_database(database_unreachable: None, path: str) -> None:
+def test_every_kind_of_endpoint_answers_503_without_the_database(
+    database_unreachable: None, path: str
+) -> None:
     assert_service_unavailable(Client(raise_request_exception=False).get(path))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from allocator.tests.conftest import evening
+from bookings.tests.helpers import evening
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from allocator.services import booking_cancel, hold_create
-from allocator.tests.conftest import evening
 from bookings.models import Booking, CapacityRule, Restaurant
+from bookings.services.changes import booking_cancel
+from bookings.services.holds import hold_create
 from bookings.tests.api.conftest import booking_body, post_booking
+from bookings.tests.helpers import evening
 
 # Real commits: the day version is bumped when a transaction commits, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)

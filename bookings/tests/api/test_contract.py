@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from allocator.tests.conftest import evening
 from bookings.models import Booking, CapacityRule, IdempotencyKey, Restaurant
 from bookings.tests.api.conftest import booking_body, post_booking
+from bookings.tests.helpers import evening
 
 pytestmark = pytest.mark.django_db
 
@@ -140,7 +140,7 @@ def test_the_same_key_with_another_body_is_422(api: APIClient, small_restaurant:
 def test_a_key_still_in_progress_is_409_with_retry_after(
     api: APIClient, small_restaurant: Restaurant
 ) -> None:
-    from bookings.services import request_fingerprint
+    from bookings.services.idempotency import request_fingerprint
 
     body = booking_body(small_restaurant.slug)
     IdempotencyKey.objects.create(

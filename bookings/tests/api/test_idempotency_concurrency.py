@@ -19,8 +19,9 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
-from bookings import services
 from bookings.models import Booking, IdempotencyKey, Restaurant
+from bookings.services import create
+from bookings.services.idempotency import IdempotencyRequest
 from bookings.tests.api.conftest import booking_body, post_booking
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -66,13 +67,13 @@ def slow_first_booking(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[fl
     """Widen the race window: the request holding the claim takes ``seconds`` longer to commit."""
 
     def widen(seconds: float) -> None:
-        original = services.admit_in_transaction
+        original = create.admit_in_transaction
 
         def slow_admit(**kwargs: Any) -> Any:
             time.sleep(seconds)
             return original(**kwargs)
 
-        monkeypatch.setattr(services, "admit_in_transaction", slow_admit)
+        monkeypatch.setattr(create, "admit_in_transaction", slow_admit)
 
     yield widen
 
@@ -81,13 +82,13 @@ def test_control_without_the_key_guard_the_same_requests_book_more_than_once(
     small_restaurant: Restaurant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Show that the race harness catches duplicates: give every request a key of its own."""
-    claim = services.idempotency_claim
+    claim = create.idempotency_claim
 
-    def claim_a_fresh_key(*, restaurant_id: int, request: services.IdempotencyRequest, now: Any) -> Any:
+    def claim_a_fresh_key(*, restaurant_id: int, request: IdempotencyRequest, now: Any) -> Any:
         fresh = replace(request, key=f"{request.key}:{uuid.uuid4()}")
         return claim(restaurant_id=restaurant_id, request=fresh, now=now)
 
-    monkeypatch.setattr(services, "idempotency_claim", claim_a_fresh_key)
+    monkeypatch.setattr(create, "idempotency_claim", claim_a_fresh_key)
     body = booking_body(small_restaurant.slug)
 
     race(10, lambda client, _: post_booking(client, body, key="one-key-for-all"))

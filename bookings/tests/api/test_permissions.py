@@ -15,10 +15,10 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.test import APIClient
 
-from allocator.tests.conftest import evening
 from bookings.models import Booking, Restaurant, TableOccupancy
 from bookings.tests.api.conftest import booking_body, post_booking
 from bookings.tests.factories import BookingFactory, TableFactory, open_every_day
+from bookings.tests.helpers import evening
 
 pytestmark = pytest.mark.django_db
 
@@ -70,9 +70,7 @@ def snapshot(booking: Booking) -> dict[str, Any]:
         "updated_at": booking.updated_at,
         "capacity_override": booking.capacity_override,
         "tables": sorted(
-            TableOccupancy.objects.filter(booking=booking, released_at__isnull=True).values_list(
-                "table__label", flat=True
-            )
+            TableOccupancy.objects.active().filter(booking=booking).values_list("table__label", flat=True)
         ),
     }
 

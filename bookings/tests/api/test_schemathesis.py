@@ -109,10 +109,11 @@ def world(db: None, wsgi_in_test_transaction: None, settings: Any, monkeypatch: 
 
 def _seed_bookings(restaurant: Restaurant) -> None:
     """Book a few dinners and hold a lunch table through the services the API uses."""
-    from allocator.services import BookingRequest, hold_create
-    from allocator.slots import local_datetime
     from bookings.config import config_for
-    from bookings.services import booking_create
+    from bookings.services.admission import BookingRequest
+    from bookings.services.create import booking_create
+    from bookings.services.holds import hold_create
+    from bookings.slots import local_datetime
 
     day = _near_dates()[1]
     for hour, party in ((18, 2), (19, 4), (20, 6)):

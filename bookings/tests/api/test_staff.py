@@ -10,10 +10,10 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.test import APIClient
 
-from allocator.tests.conftest import evening
 from bookings.models import Booking, CapacityRule, Restaurant, TableOccupancy
 from bookings.tests.api.conftest import booking_body, post_booking
 from bookings.tests.factories import TableFactory, adjacency, open_every_day
+from bookings.tests.helpers import evening
 from observability.models import ObservabilityEvent
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +48,7 @@ def book(restaurant: Restaurant, *, hour: int = 19, party: int = 2) -> Booking:
 
 def tables_of(booking: Booking) -> list[str]:
     return sorted(
-        TableOccupancy.objects.filter(booking=booking, released_at__isnull=True).values_list(
-            "table__label", flat=True
-        )
+        TableOccupancy.objects.active().filter(booking=booking).values_list("table__label", flat=True)
     )
 
 

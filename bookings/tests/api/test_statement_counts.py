@@ -17,9 +17,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from allocator.tests.conftest import evening
 from bookings.models import Booking, CapacityRule, Restaurant
 from bookings.tests.api.conftest import booking_body, post_booking
+from bookings.tests.helpers import evening
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from allocator.tests.conftest import evening
 from bookings.models import Booking, Restaurant
 from bookings.tests.api.conftest import booking_body, post_booking
+from bookings.tests.helpers import evening
 from flags import store as flag_store
 from reservex.api import FailOpenThrottle, PerIPThrottle
 

@@ -1,4 +1,4 @@
-"""A busy evening at the demo restaurant, booked through allocator.services (for screenshots)."""
+"""A busy evening at the demo restaurant, booked through bookings.services (for screenshots)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, time
 
-from allocator.errors import DomainError
-from allocator.services import booking_admit, booking_cancel, booking_set_status, hold_create
-from allocator.slots import local_datetime
+from bookings.errors import DomainError
 from bookings.models import Booking, Hold, Restaurant
+from bookings.services.admission import booking_admit
+from bookings.services.changes import booking_cancel, booking_set_status
+from bookings.services.holds import hold_create
+from bookings.slots import local_datetime
 
 GUESTS = [
     "Olivia Bennett", "Priya Sharma", "Tom Hughes", "Aisha Khan", "James Whitfield", "Sofia Rossi",

@@ -1,6 +1,6 @@
 """Screenshots for docs/screenshots/: the widget (desktop and phone), the timeline and the floor plan.
 
-Run on purpose, with a busy evening booked through allocator.services:
+Run on purpose, with a busy evening booked through bookings.services:
 
     RESERVEX_SCREENSHOTS=1 pytest bookings/tests/browser/test_screenshots.py -p no:logging
 
@@ -13,14 +13,13 @@ import os
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from allocator.availability import availability_day
+from bookings.availability import availability_day
 from bookings.demo import DEMO_STAFF_USERNAME, seed_demo
 from bookings.models import Booking, Restaurant
 from bookings.tests.browser.busy_evening import seed_busy_evening
@@ -42,7 +41,7 @@ OUT = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 def next_friday(restaurant: Restaurant) -> date:
     """A Friday (a busy night) at least two days ahead."""
-    today = timezone.now().astimezone(ZoneInfo(restaurant.timezone)).date() + timedelta(days=2)
+    today = timezone.now().astimezone(restaurant.tz).date() + timedelta(days=2)
     return today + timedelta(days=(4 - today.weekday()) % 7)
 
 

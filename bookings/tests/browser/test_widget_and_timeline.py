@@ -6,17 +6,16 @@ from __future__ import annotations
 import re
 from datetime import date, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from allocator.services import booking_admit
-from allocator.slots import local_datetime
 from bookings.demo import DEMO_STAFF_USERNAME, seed_demo
 from bookings.models import Booking, Restaurant
 from bookings.selectors import tables_by_booking
+from bookings.services.admission import booking_admit
+from bookings.slots import local_datetime
 from bookings.tests.browser.conftest import WAIT_SECONDS, sign_in
 
 pytest.importorskip("selenium", reason="selenium is in requirements-dev.txt")
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def tomorrow(restaurant: Restaurant) -> date:
-    return timezone.now().astimezone(ZoneInfo(restaurant.timezone)).date() + timedelta(days=1)
+    return timezone.now().astimezone(restaurant.tz).date() + timedelta(days=1)
 
 
 def wait(driver: Any) -> WebDriverWait:

@@ -18,18 +18,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from allocator.errors import DomainError
-from allocator.integrity import check_integrity
-from allocator.services import (
-    booking_admit,
-    booking_allocate,
-    booking_cancel,
-    hold_create,
-    hold_release,
-    holds_purge_expired,
-)
-from allocator.tests.conftest import evening
+from bookings.errors import DomainError
+from bookings.integrity import check_integrity
 from bookings.models import Booking, CapacityRule, Hold, Restaurant, TableOccupancy
+from bookings.services.admission import booking_admit
+from bookings.services.allocation import booking_allocate
+from bookings.services.changes import booking_cancel
+from bookings.services.holds import hold_create, hold_release, holds_purge_expired
+from bookings.tests.helpers import evening
 
 SLOTS = [evening(17) + timedelta(minutes=15 * k) for k in range(9)]  # 17:00–19:00
 
@@ -96,7 +92,7 @@ class BookingMachine(RuleBasedStateMachine):
         hold = Hold.objects.filter(pk=hold_id).first()
         if hold is None:
             return -1
-        windows_before = TableOccupancy.objects.filter(hold=hold, released_at__isnull=True).count()
+        windows_before = TableOccupancy.objects.active().filter(hold=hold).count()
         try:
             booking = booking_admit(
                 restaurant=self.restaurant,
@@ -108,9 +104,7 @@ class BookingMachine(RuleBasedStateMachine):
         except DomainError:
             return -1
         # Converted in place: the same rows, now the booking's.
-        assert (
-            TableOccupancy.objects.filter(booking=booking, released_at__isnull=True).count() == windows_before
-        )
+        assert TableOccupancy.objects.active().filter(booking=booking).count() == windows_before
         return booking.pk
 
     @invariant()

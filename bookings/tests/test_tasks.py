@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from allocator.services import booking_admit
-from allocator.tasks import allocate_booking
-from allocator.tests.conftest import evening
 from bookings.models import Booking, Restaurant
+from bookings.services.admission import booking_admit
+from bookings.tasks import allocate_booking
+from bookings.tests.helpers import evening
 
 
 @pytest.fixture

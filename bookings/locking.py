@@ -14,7 +14,7 @@ from datetime import date
 
 from django.db import DatabaseError, OperationalError, connection
 
-from allocator.errors import LockTimeout
+from bookings.errors import LockTimeout
 
 LOCK_TIMEOUT_MS = 2_000
 _LOCKS_ENABLED = True

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import Q
@@ -28,13 +27,9 @@ from bookings.models import (
 )
 
 
-def restaurant_tz(restaurant: Restaurant) -> ZoneInfo:
-    return ZoneInfo(restaurant.timezone)
-
-
 def service_days(restaurant: Restaurant, starts_at: datetime, ends_at: datetime) -> list[date]:
     """Return the local service days a window touches (the keys of the admission lock)."""
-    tz = restaurant_tz(restaurant)
+    tz = restaurant.tz
     return sorted(
         {starts_at.astimezone(tz).date(), (ends_at - timedelta(microseconds=1)).astimezone(tz).date()}
     )

@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from django.db import connection
 
 from allocator.capacity import Seating, usage_at
-from allocator.snapshots import limits_for, overrides_on, period_for, periods_on, restaurant_tz
 from bookings.models import (
     Booking,
     CapacityOverride,
@@ -19,6 +18,7 @@ from bookings.models import (
     ServicePeriod,
     TableAdjacency,
 )
+from bookings.snapshots import limits_for, overrides_on, period_for, periods_on
 
 KINDS = ("overlap", "over_capacity", "unseated_confirmed", "stale_pending")
 
@@ -116,7 +116,7 @@ def _check_capacity(report: IntegrityReport, bookings: object, *, now: datetime)
             ).values_list("starts_at", "ends_at", "party_size")
         ]
         interval = timedelta(minutes=restaurant.slot_interval_minutes)
-        tz = restaurant_tz(restaurant)
+        tz = restaurant.tz
         # Sorted by start, so each booking is compared only with the seatings that can overlap it.
         seatings.sort(key=lambda seating: seating.starts_at)
         starts = [seating.starts_at for seating in seatings]

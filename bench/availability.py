@@ -43,7 +43,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m allocator.bench_availability")
+    parser = argparse.ArgumentParser(prog="python -m bench.availability")
     parser.add_argument("--out", default="docs/bench.md")
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
@@ -53,11 +53,11 @@ def main() -> int:
     from django.test import Client
     from django.utils import timezone
 
-    from allocator.availability import availability_day
-    from allocator.errors import DomainError
-    from allocator.services import booking_admit
+    from bookings.availability import availability_day
     from bookings.demo import seed_stress
+    from bookings.errors import DomainError
     from bookings.models import Booking, Restaurant
+    from bookings.services.admission import booking_admit
 
     call_command("migrate", verbosity=0)
     restaurant: Restaurant = seed_stress(1)[0]

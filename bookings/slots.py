@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from allocator.capacity import CapacityLimits
-from allocator.errors import SlotUnavailable
-from allocator.snapshots import limits_for, period_for, restaurant_tz
 from bookings.config import RestaurantConfig, config_for
+from bookings.errors import SlotUnavailable
 from bookings.models import Restaurant, ServicePeriod
+from bookings.snapshots import limits_for, period_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +31,12 @@ def local_datetime(restaurant: Restaurant, local_date: date, local_time: time) -
     In UTC so that adding a turn time adds real minutes, also across a daylight-saving change
     (aware arithmetic in the local zone would add wall-clock time).
     """
-    return datetime.combine(local_date, local_time, tzinfo=restaurant_tz(restaurant)).astimezone(UTC)
+    return datetime.combine(local_date, local_time, tzinfo=restaurant.tz).astimezone(UTC)
 
 
 def exists_locally(restaurant: Restaurant, instant: datetime, local_time: time) -> bool:
     """Return False for a wall-clock time skipped by a daylight-saving change (e.g. 01:30 in March)."""
-    return instant.astimezone(restaurant_tz(restaurant)).time().replace(tzinfo=None) == local_time
+    return instant.astimezone(restaurant.tz).time().replace(tzinfo=None) == local_time
 
 
 def resolve_slot(

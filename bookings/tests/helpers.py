@@ -15,4 +15,4 @@ def evening(hour: int = 19, minute: int = 0, days_ahead: int = 7) -> datetime:
 
 
 def tables_of(booking: Any) -> list[str]:
-    return sorted(booking.occupancies.filter(released_at__isnull=True).values_list("table__label", flat=True))
+    return sorted(booking.occupancies.active().values_list("table__label", flat=True))

@@ -19,10 +19,10 @@ from django.core.cache import cache
 import flags
 from allocator.capacity import CapacityLimits, CapacityRequest, EnforcementMode, Seating, evaluate, usage_at
 from allocator.planner import FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
-from allocator.slots import exists_locally, local_datetime
-from allocator.snapshots import limits_for, planner_settings_from, read_day_state, slot_times
 from bookings.config import RestaurantConfig, RestaurantVersions, config_at, config_for
 from bookings.models import Restaurant
+from bookings.slots import exists_locally, local_datetime
+from bookings.snapshots import limits_for, planner_settings_from, read_day_state, slot_times
 
 MAX_ALTERNATIVES = 6
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from allocator.integrity import check_integrity
+from bookings.integrity import check_integrity
 
 
 class Command(BaseCommand):

@@ -1,9 +1,7 @@
-"""Booking writes used by the API: idempotency keys and the inline-then-background flow (DESIGN §5)."""
+"""Create a booking: one transaction on the happy path, inline retries, then the queue (DESIGN §5)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import threading
@@ -11,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from datetime import time as dt_time
 from typing import Any
 
@@ -20,136 +18,44 @@ from django.db import transaction
 from django.utils import timezone
 
 import flags
-from allocator.availability import cached_day, nearest_alternatives
-from allocator.capacity import REASON_MAX_COVERS, REASON_MAX_PARTIES, REASON_PACING
-from allocator.errors import CapacityExceeded, DomainError, IdempotencyInProgress
-from allocator.locking import busy_means_retry
-from allocator.planner import FAILURE_BUSY, FAILURE_NO_FIT, FAILURE_NO_TABLES
-from allocator.services import (
-    AttemptResult,
+from allocator.capacity import (
+    REASON_MAX_COVERS,
+    REASON_MAX_PARTIES,
+    REASON_PACING,
+)
+from allocator.planner import (
+    FAILURE_BUSY,
+    FAILURE_NO_FIT,
+    FAILURE_NO_TABLES,
+)
+from bookings.availability import cached_day, nearest_alternatives
+from bookings.config import RestaurantConfig, RestaurantVersions
+from bookings.errors import (
+    CapacityExceeded,
+)
+from bookings.locking import busy_means_retry
+from bookings.models import Booking, IdempotencyKey, TableOccupancy
+from bookings.services.admission import (
     BookingRequest,
     admit_in_transaction,
-    booking_allocate,
     count_admission,
-    record_refusal,
     store_admission_telemetry,
 )
-from allocator.tasks import enqueue_allocation
-from bookings.config import RestaurantConfig, RestaurantVersions
-from bookings.models import Booking, IdempotencyKey, TableOccupancy
+from bookings.services.allocation import booking_allocate
+from bookings.services.attempts import AttemptResult
+from bookings.services.idempotency import (
+    IdempotencyRequest,
+    StoredResponse,
+    idempotency_claim,
+    idempotency_complete,
+)
+from bookings.services.planning import record_refusal
+from bookings.tasks import enqueue_allocation
 from flags.registry import INLINE_TIMEOUT_CEILING_MS
 from observability import metrics
 from observability.events import record_event
 
 logger = logging.getLogger(__name__)
-
-IDEMPOTENCY_TTL = timedelta(hours=24)
-# An unbound claim older than this belongs to a request that died (see idempotency_claim).
-IDEMPOTENCY_STALE_AFTER = timedelta(seconds=INLINE_TIMEOUT_CEILING_MS / 1000 + 5)
-# Answers that say "try again" are not stored, so the retry with the same key is processed anew.
-UNSTORED_STATUSES = frozenset({409, 429, 503})
-
-
-# --- idempotency keys --------------------------------------------------------------------------
-
-
-class IdempotencyKeyReused(DomainError):
-    code = "IDEMPOTENCY_KEY_REUSED"
-    status = 422
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    status: int
-    body: dict[str, Any]
-
-
-def request_fingerprint(body: dict[str, Any]) -> str:
-    """Return a stable hash of the request body (key order and whitespace do not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRequest:
-    """The Idempotency-Key of a request and the fingerprint of its body."""
-
-    key: str
-    fingerprint: str
-
-
-_CLAIM_SQL = """
-INSERT INTO bookings_idempotencykey (restaurant_id, key, fingerprint, state, created_at, expires_at)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (restaurant_id, key) DO NOTHING
-RETURNING id
-"""
-
-
-def idempotency_claim(
-    *, restaurant_id: int, request: IdempotencyRequest, now: datetime
-) -> int | StoredResponse | Booking:
-    """Claim the key inside the booking's transaction; return the new key's id, or what answers it.
-
-    The claim commits or rolls back with the booking: a request that dies before its commit leaves
-    no claim behind, so the retry is processed at once. A concurrent request with the same key
-    waits on the first one's insert and then sees its committed answer. Returns the stored answer
-    of a finished request, or the booking of one still assigning tables (its poll URL answers).
-    Raises IdempotencyKeyReused for the same key with another body.
-    """
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise RuntimeError("idempotency_claim must run inside the booking's transaction")
-    params = [
-        restaurant_id,
-        request.key,
-        request.fingerprint,
-        IdempotencyKey.State.IN_PROGRESS,
-        now,
-        now + IDEMPOTENCY_TTL,
-    ]
-    for _ in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, params)
-            inserted = cursor.fetchone()
-        if inserted is not None:
-            return int(inserted[0])
-        row = IdempotencyKey.objects.filter(restaurant_id=restaurant_id, key=request.key).first()
-        if row is None:
-            continue  # deleted between the two statements (purged); claim again
-        if row.expires_at <= now:
-            IdempotencyKey.objects.filter(pk=row.pk).delete()
-            continue
-        if row.fingerprint != request.fingerprint:
-            raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
-        if row.state == IdempotencyKey.State.COMPLETED and row.response_status is not None:
-            return StoredResponse(status=row.response_status, body=row.response_body or {})
-        if row.booking_id is not None:
-            return Booking.objects.select_related("restaurant").get(pk=row.booking_id)
-        # A claim without a booking is written only by a release that claimed keys in a transaction
-        # of their own: its request may still be running; once stale, it is gone and is taken over.
-        if row.created_at > now - IDEMPOTENCY_STALE_AFTER:
-            raise IdempotencyInProgress()
-        IdempotencyKey.objects.filter(pk=row.pk).delete()
-    raise IdempotencyInProgress()
-
-
-def idempotency_complete(*, key_id: int, booking_id: int | None, status: int, body: dict[str, Any]) -> None:
-    """Store the answer for replays (inside the booking's transaction, or after its inline retries)."""
-    IdempotencyKey.objects.filter(pk=key_id).update(
-        state=IdempotencyKey.State.COMPLETED,
-        response_status=status,
-        response_body=body,
-        booking_id=booking_id,
-    )
-
-
-def idempotency_purge_expired(*, now: datetime | None = None) -> int:
-    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=now or timezone.now()).delete()
-    return deleted
-
-
-# --- inline, then background -------------------------------------------------------------------
 
 
 class _InlineGate:
@@ -179,6 +85,8 @@ inline_gate = _InlineGate()
 # Why a cached day may refuse without the lock: verdicts that only a write could change. Not a planner
 # timeout (another search might succeed), nor past/closed (admission explains those itself).
 CAPACITY_REASONS = frozenset({REASON_MAX_COVERS, REASON_MAX_PARTIES, REASON_PACING})
+
+
 TABLE_REASONS = frozenset({FAILURE_BUSY, FAILURE_NO_FIT, FAILURE_NO_TABLES})
 
 
@@ -325,9 +233,7 @@ def booking_create(
 def tables_of(booking: Booking) -> list[str]:
     """Return the labels of the tables a booking holds now."""
     return sorted(
-        TableOccupancy.objects.filter(booking=booking, released_at__isnull=True).values_list(
-            "table__label", flat=True
-        )
+        TableOccupancy.objects.active().filter(booking=booking).values_list("table__label", flat=True)
     )
 
 

@@ -18,14 +18,15 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from allocator import services
-from allocator.errors import DomainError
-from allocator.integrity import check_integrity
-from allocator.locking import set_locks_enabled
-from allocator.services import booking_admit, booking_allocate
-from allocator.tests.conftest import evening
+from bookings.errors import DomainError
+from bookings.integrity import check_integrity
+from bookings.locking import set_locks_enabled
 from bookings.models import Booking, CapacityRule, Restaurant, TableOccupancy
+from bookings.services import admission, allocation, planning
+from bookings.services.admission import booking_admit
+from bookings.services.allocation import booking_allocate
 from bookings.tests.factories import RestaurantFactory, TableFactory, open_every_day
+from bookings.tests.helpers import evening
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -68,13 +69,15 @@ def guard_off() -> Any:
 @pytest.fixture
 def slow_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Widen the window between reading the floor and writing the tables."""
-    real_write = services._write_windows
+    real_write = planning.write_windows
 
     def slow_write(**kwargs: Any) -> None:
         time.sleep(0.02)
         real_write(**kwargs)
 
-    monkeypatch.setattr(services, "_write_windows", slow_write)
+    # Both writers of assignment windows: admission and the allocation attempts.
+    monkeypatch.setattr(admission, "write_windows", slow_write)
+    monkeypatch.setattr(allocation, "write_windows", slow_write)
 
 
 def test_100_requests_for_a_one_party_slot_admit_exactly_one(one_table_restaurant: Restaurant) -> None:
@@ -113,7 +116,7 @@ def test_control_without_lock_or_constraint_tables_are_double_booked(
     try:
         race(6, lambda i: admit(one_table_restaurant), workers=6)
         assert integrity().counts()["overlap"] > 1  # the missing constraint, and real overlaps
-        assert TableOccupancy.objects.filter(released_at__isnull=True).count() > 1
+        assert TableOccupancy.objects.active().count() > 1
     finally:
         TableOccupancy.objects.all().delete()
         with connection.cursor() as cursor:
@@ -129,7 +132,7 @@ def test_without_the_lock_the_constraint_still_prevents_double_booking(
     race(6, lambda i: admit(one_table_restaurant), workers=6)
     report = integrity()
     assert report.counts()["overlap"] == 0
-    assert TableOccupancy.objects.filter(released_at__isnull=True).count() == 1
+    assert TableOccupancy.objects.active().count() == 1
     # The losers hit 23P01 in the database and stayed pending, to be retried; none got a 500.
     assert Booking.objects.filter(status=Booking.Status.CONFIRMED).count() == 1
 
@@ -147,7 +150,7 @@ def test_racing_background_attempts_assign_each_booking_once(small_restaurant: R
     )
     for pk in pending:
         assert Booking.objects.get(pk=pk).status == Booking.Status.CONFIRMED
-        assert TableOccupancy.objects.filter(booking_id=pk, released_at__isnull=True).count() >= 1
+        assert TableOccupancy.objects.active().filter(booking_id=pk).count() >= 1
     assert integrity().ok
 
 

@@ -1,4 +1,4 @@
-"""Measure what telemetry costs a booking: ``python -m observability.bench_overhead``.
+"""Measure what telemetry costs a booking: ``python -m bench.telemetry``.
 
 Against the database of DATABASE_URL (migrated), it times, with real commits:
 
@@ -264,7 +264,7 @@ with the telemetry writes on and stubbed out, same data and concurrency, one run
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m observability.bench_overhead")
+    parser = argparse.ArgumentParser(prog="python -m bench.telemetry")
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
@@ -282,7 +282,7 @@ def main() -> int:
     results, context = run(args.iterations, args.warmup)
     for result in results:
         print(f"{result.name:60s} median {result.median_ms:7.3f} ms   p95 {result.p95_ms:7.3f} ms")
-    command = "DATABASE_URL=postgres://… .venv/bin/python -m observability.bench_overhead"
+    command = "DATABASE_URL=postgres://… .venv/bin/python -m bench.telemetry"
     command += f" --iterations {args.iterations} --out docs/telemetry-overhead.md"
     if args.out:
         args.out.write_text(render(results, context, command))

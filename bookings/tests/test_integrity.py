@@ -10,10 +10,10 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.types.range import Range
 
-from allocator.integrity import check_integrity
-from allocator.services import booking_admit
-from allocator.tests.conftest import evening
+from bookings.integrity import check_integrity
 from bookings.models import Booking, CapacityRule, Restaurant, TableOccupancy
+from bookings.services.admission import booking_admit
+from bookings.tests.helpers import evening
 
 
 def report(**kwargs):  # type: ignore[no-untyped-def]

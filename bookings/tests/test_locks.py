@@ -8,9 +8,9 @@ import time
 import pytest
 from django.db import connections, transaction
 
-from allocator.services import booking_admit
-from allocator.tests.conftest import evening
 from bookings.models import Booking, Restaurant
+from bookings.services.admission import booking_admit
+from bookings.tests.helpers import evening
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -4,10 +4,10 @@ from datetime import time
 
 from django.utils import timezone
 
-from allocator.availability import availability_at, availability_day
-from allocator.services import booking_admit
-from allocator.tests.conftest import evening
+from bookings.availability import availability_at, availability_day
 from bookings.models import CapacityRule, Restaurant
+from bookings.services.admission import booking_admit
+from bookings.tests.helpers import evening
 
 
 def book(restaurant: Restaurant, hour: int, minute: int = 0, party: int = 2) -> None:

@@ -7,19 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from allocator.errors import CapacityExceeded, HoldExpired, HoldMismatch, SlotUnavailable
-from allocator.services import (
-    BookingRequest,
-    booking_admit,
-    booking_allocate,
-    booking_cancel,
-    booking_reject,
-    hold_create,
-    hold_release,
-    holds_purge_expired,
-)
-from allocator.tests.conftest import evening, tables_of
+from bookings.errors import CapacityExceeded, HoldExpired, HoldMismatch, SlotUnavailable
 from bookings.models import Booking, CapacityOverride, CapacityRule, Hold, Restaurant, TableOccupancy
+from bookings.services.admission import BookingRequest, booking_admit
+from bookings.services.allocation import booking_allocate, booking_reject
+from bookings.services.changes import booking_cancel
+from bookings.services.holds import hold_create, hold_release, holds_purge_expired
+from bookings.tests.helpers import evening, tables_of
 from observability.models import AllocationAttempt, ObservabilityEvent
 
 
@@ -194,7 +188,7 @@ def test_released_and_purged_holds_free_their_tables(one_table_restaurant: Resta
     later = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
     assert holds_purge_expired(now=timezone.now()) == 0
     assert holds_purge_expired(now=later.expires_at + timedelta(seconds=1)) == 1
-    assert TableOccupancy.objects.filter(released_at__isnull=True).count() == 0
+    assert TableOccupancy.objects.active().count() == 0
 
 
 def test_admission_keeps_tables_for_bookings_still_waiting_for_their_job(
@@ -262,7 +256,7 @@ def test_strict_holds_are_not_refused_because_of_an_expired_hold(
         now=timezone.now() - ttl - timedelta(1),
     )
     fresh = hold_create(restaurant=one_table_restaurant, party_size=2, starts_at=evening())
-    assert TableOccupancy.objects.filter(hold=fresh, released_at__isnull=True).count() == 1
+    assert TableOccupancy.objects.active().filter(hold=fresh).count() == 1
 
 
 def test_a_key_already_bound_to_a_booking_answers_with_it_and_makes_no_second(
@@ -270,7 +264,8 @@ def test_a_key_already_bound_to_a_booking_answers_with_it_and_makes_no_second(
 ) -> None:
     from bookings.config import config_for
     from bookings.models import IdempotencyKey
-    from bookings.services import BookingOutcome, IdempotencyRequest, booking_create
+    from bookings.services.create import BookingOutcome, booking_create
+    from bookings.services.idempotency import IdempotencyRequest
 
     # given a key whose first request committed its booking and is still assigning tables
     first = admit(small_restaurant).booking
@@ -295,7 +290,7 @@ def test_a_key_already_bound_to_a_booking_answers_with_it_and_makes_no_second(
 def test_turn_times_are_real_minutes_across_a_daylight_saving_change(db: None) -> None:
     from datetime import date, time
 
-    from allocator.slots import local_datetime
+    from bookings.slots import local_datetime
     from bookings.tests.factories import (
         CapacityRuleFactory,
         RestaurantFactory,

@@ -1,0 +1,312 @@
+"""Admission (DESIGN §5 step 2): capacity under the day lock, the booking row, its first tables."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+import flags
+from allocator.capacity import (
+    CapacityDecision,
+)
+from allocator.planner import (
+    Decision,
+)
+from bookings.config import RestaurantConfig, RestaurantVersions, config_for
+from bookings.errors import (
+    CapacityExceeded,
+    HoldExpired,
+    HoldMismatch,
+    HoldNotFound,
+)
+from bookings.locking import busy_means_retry, is_retryable
+from bookings.models import Booking, Hold, Restaurant, TableOccupancy
+from bookings.services.attempts import (
+    AttemptResult,
+    attempt_event,
+    attempt_result,
+    attempt_row,
+    count_attempt,
+)
+from bookings.services.planning import (
+    check_capacity,
+    lock_and_read,
+    plan_on_state,
+    record_refusal,
+    write_windows,
+)
+from bookings.snapshots import (
+    FloorLayout,
+)
+from observability.events import build_event, record_events
+from observability.models import AllocationAttempt, ObservabilityEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    """What a guest, a widget or staff asks for: one value through every layer."""
+
+    party_size: int
+    starts_at: datetime
+    guest_name: str
+    guest_email: str = ""
+    guest_phone: str = ""
+    notes: str = ""
+    source: str = Booking.Source.WIDGET
+    hold_id: UUID | None = None
+
+
+@dataclass(slots=True)
+class Admission:
+    booking: Booking
+    capacity: CapacityDecision
+    first_attempt: AttemptResult | None = None
+    attempts: list[AttemptResult] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    events: list[ObservabilityEvent] = field(default_factory=list)
+
+
+def _insert_windows(booking: Booking, table_ids: tuple[int, ...]) -> bool:
+    """Insert the booking's windows inside a savepoint; False when a racing writer took a table."""
+    try:
+        write_windows(
+            restaurant_id=booking.restaurant_id,
+            table_ids=table_ids,
+            starts_at=booking.starts_at,
+            ends_at=booking.ends_at,
+            kind=TableOccupancy.Kind.ASSIGNMENT,
+            booking_id=booking.pk,
+        )
+    except (IntegrityError, DatabaseError) as exc:
+        if not is_retryable(exc):
+            raise
+        return False
+    return True
+
+
+def admit_in_transaction(
+    *,
+    config: RestaurantConfig,
+    request: BookingRequest,
+    flag_values: dict[str, Any],
+    assign: bool = True,
+    staff_override: bool = False,
+    now: datetime,
+    started: float,
+) -> Admission:
+    """Admit a booking inside the caller's transaction (DESIGN §5 step 2) and build its telemetry.
+
+    With a hold, the hold's windows become the booking's assignment in place: no planner. Without
+    one, the planner must find tables now; with ``assign`` they are written in the same
+    transaction, so most bookings are confirmed by one commit.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("admit_in_transaction must run inside transaction.atomic()")
+    restaurant = config.restaurant
+    hold = None
+    if request.hold_id is not None:
+        hold = _hold_for_conversion(
+            request.hold_id, restaurant, request.party_size, request.starts_at, now=now
+        )
+    config, slot, state = lock_and_read(config, request.starts_at, request.party_size, now=now, hold=hold)
+    restaurant = config.restaurant
+    decision: Decision | None = None
+    try:
+        capacity = check_capacity(
+            restaurant,
+            slot,
+            request.party_size,
+            seatings=state.seatings(slot.starts_at, slot.ends_at, request.hold_id),
+            flag_values=flag_values,
+            staff_override=staff_override,
+        )
+        if hold is None:
+            decision = plan_on_state(
+                config, state, slot, request.party_size, flag_values=flag_values, now=now
+            )
+    except CapacityExceeded as exc:
+        # What the refusal saw under the lock: the freshest key for the day's cached answer.
+        exc.seen_versions = RestaurantVersions(
+            restaurant_id=restaurant.pk, config_version=config.version, day_version=state.day_version
+        )
+        raise
+    confirmed = hold is not None or assign
+    booking = Booking(
+        restaurant=restaurant,
+        party_size=request.party_size,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        guest_name=request.guest_name,
+        guest_email=request.guest_email,
+        guest_phone=request.guest_phone,
+        notes=request.notes,
+        source=request.source,
+        capacity_override=staff_override and capacity.would_refuse,
+        status=Booking.Status.CONFIRMED if confirmed else Booking.Status.PENDING,
+        confirmed_at=now if confirmed else None,
+        allocation_reason=(
+            {**(hold.allocation_reason or {}), "converted_from_hold": str(hold.pk)}
+            if hold is not None
+            else decision.as_reason()
+            if decision is not None and assign
+            else None
+        ),
+    )
+    booking.save(force_insert=True)
+    admission = Admission(booking=booking, capacity=capacity)
+    if hold is not None:
+        admission.tables = _convert_hold(hold, booking, layout=config.layout)
+        admission.events.append(
+            build_event(
+                "hold.converted", restaurant_id=restaurant.pk, booking_id=booking.pk, hold_id=str(hold.pk)
+            )
+        )
+    elif assign and decision is not None and decision.plan is not None:
+        if _insert_windows(booking, decision.plan.table_ids):
+            outcome = AllocationAttempt.Outcome.ASSIGNED
+            admission.tables = sorted(decision.plan.labels)
+        else:
+            outcome = AllocationAttempt.Outcome.CONFLICT
+            Booking.objects.filter(pk=booking.pk).update(
+                status=Booking.Status.PENDING, confirmed_at=None, allocation_reason=None
+            )
+            booking.status, booking.confirmed_at, booking.allocation_reason = (
+                Booking.Status.PENDING,
+                None,
+                None,
+            )
+        admission.first_attempt = attempt_result(outcome, 1, started, decision)
+        admission.attempts.append(admission.first_attempt)
+    # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
+    profile: dict[str, Any] = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
+    admission.events.append(
+        build_event(
+            "booking.created",
+            restaurant_id=restaurant.pk,
+            booking_id=booking.pk,
+            party_size=request.party_size,
+            source=request.source,
+            status=booking.status,
+            **{
+                k: profile[k]
+                for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
+                if k in profile
+            },
+        )
+    )
+    return admission
+
+
+def store_admission_telemetry(admission: Admission) -> None:
+    """Write the admission's events and first attempt in the admission's own transaction."""
+    events = list(admission.events)
+    if admission.first_attempt is not None:
+        attempt = admission.first_attempt
+        events.append(attempt_event(admission.booking, attempt, AllocationAttempt.Mode.INLINE))
+        attempt_row(admission.booking, attempt, AllocationAttempt.Mode.INLINE).save(force_insert=True)
+    record_events(events)
+
+
+def count_admission(admission: Admission) -> None:
+    """Count the admission's attempt in the metrics, once its transaction has committed."""
+    if admission.first_attempt is not None:
+        count_attempt(admission.first_attempt, AllocationAttempt.Mode.INLINE)
+
+
+def booking_admit(
+    *,
+    restaurant: Restaurant,
+    party_size: int,
+    starts_at: datetime,
+    guest_name: str,
+    guest_email: str = "",
+    guest_phone: str = "",
+    notes: str = "",
+    source: str = Booking.Source.WIDGET,
+    hold_id: UUID | None = None,
+    assign: bool = True,
+    staff_override: bool = False,
+    now: datetime | None = None,
+) -> Admission:
+    """Admit a booking under the capacity rules and store it with its telemetry, in one commit."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    # Configuration is read before the lock is taken, to keep the locked section short.
+    flag_values = flags.get_all(restaurant)
+    config = config_for(restaurant.pk)
+    request = BookingRequest(
+        party_size=party_size,
+        starts_at=starts_at,
+        guest_name=guest_name,
+        guest_email=guest_email,
+        guest_phone=guest_phone,
+        notes=notes,
+        source=source,
+        hold_id=hold_id,
+    )
+    try:
+        with busy_means_retry(), transaction.atomic(durable=True):
+            admission = admit_in_transaction(
+                config=config,
+                request=request,
+                flag_values=flag_values,
+                assign=assign,
+                staff_override=staff_override,
+                now=now,
+                started=started,
+            )
+            store_admission_telemetry(admission)
+    except CapacityExceeded as exc:
+        record_refusal(exc, restaurant.pk, party_size)
+        raise
+    count_admission(admission)
+    return admission
+
+
+def _hold_for_conversion(
+    hold_id: UUID, restaurant: Restaurant, party_size: int, starts_at: datetime, *, now: datetime
+) -> Hold:
+    hold = Hold.objects.select_for_update(no_key=True).filter(pk=hold_id, restaurant=restaurant).first()
+    if hold is None or hold.released_at is not None:
+        raise HoldNotFound("That hold does not exist or was released.")
+    if hold.booking_id is not None:
+        raise HoldMismatch("That hold has already been used for a booking.")
+    if hold.expires_at <= now:
+        raise HoldExpired("That hold has expired; please choose a time again.")
+    if hold.starts_at != starts_at or party_size > hold.party_size:
+        raise HoldMismatch("The booking must match the held time and party size.")
+    if party_size < hold.party_size:
+        # A smaller party may keep the held tables only if they still suit it (a table's minimum).
+        held = TableOccupancy.objects.active().filter(hold=hold)
+        minimums = list(held.values_list("table__min_party", flat=True))
+        if len(minimums) == 1 and minimums[0] > party_size:
+            raise HoldMismatch("The held table is for larger parties; please choose a time again.")
+    return hold
+
+
+def _convert_hold(hold: Hold, booking: Booking, *, layout: FloorLayout) -> list[str]:
+    """Turn the hold's windows into the booking's assignment, in place; return the table labels.
+
+    No overlap can arise: the windows are the same rows, only their kind and owner change.
+    """
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            "UPDATE bookings_tableoccupancy SET kind = %s, booking_id = %s, expires_at = NULL"
+            " WHERE hold_id = %s AND released_at IS NULL RETURNING table_id",
+            [TableOccupancy.Kind.ASSIGNMENT, booking.pk, hold.pk],
+        )
+        table_ids = {row[0] for row in cursor.fetchall()}
+    if not table_ids:
+        raise HoldExpired("That hold no longer has its tables; please choose a time again.")
+    hold.booking = booking
+    hold.save(update_fields=["booking"])
+    return sorted(t.label for t in layout.tables if t.id in table_ids)

@@ -133,20 +133,33 @@ class RestaurantVersions:
     restaurant_id: int
     config_version: int
     day_version: int
+    key_used: bool = False  # whether the request's Idempotency-Key is known (asked with ``key``)
 
 
-def restaurant_versions(slug: str, day: date | None = None) -> RestaurantVersions | None:
-    """Return the restaurant's id, configuration version and (for ``day``) day version, or None."""
+def restaurant_versions(
+    slug: str, day: date | None = None, key: str | None = None
+) -> RestaurantVersions | None:
+    """Return the restaurant's id, configuration version and (for ``day``) day version, or None.
+
+    With ``key``, also whether that Idempotency-Key was used before: a booking request learns in
+    this one statement whether a refusal may come from the cached day (bookings/services/create.py).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT r.id, r.config_version, COALESCE((SELECT d.version FROM bookings_dayversion d"
-            " WHERE d.restaurant_id = r.id AND d.day = %s), 0) FROM bookings_restaurant r WHERE r.slug = %s",
-            [day, slug],
+            "SELECT r.id, r.config_version,"
+            " COALESCE((SELECT d.version FROM bookings_dayversion d"
+            " WHERE d.restaurant_id = r.id AND d.day = %s), 0),"
+            " %s::text IS NOT NULL AND EXISTS (SELECT 1 FROM bookings_idempotencykey k"
+            " WHERE k.restaurant_id = r.id AND k.key = %s)"
+            " FROM bookings_restaurant r WHERE r.slug = %s",
+            [day, key, key, slug],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    return RestaurantVersions(restaurant_id=row[0], config_version=row[1], day_version=row[2])
+    return RestaurantVersions(
+        restaurant_id=row[0], config_version=row[1], day_version=row[2], key_used=bool(row[3])
+    )
 
 
 def forget_configs() -> None:

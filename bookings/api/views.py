@@ -49,9 +49,9 @@ def _restaurant(slug: str) -> Restaurant:
     return _config(slug).restaurant
 
 
-def _versions(slug: str, day: date | None = None) -> RestaurantVersions:
+def _versions(slug: str, day: date | None = None, key: str | None = None) -> RestaurantVersions:
     """Return the restaurant's id and the versions its answers depend on (one statement), or 404."""
-    versions = restaurant_versions(slug, day)
+    versions = restaurant_versions(slug, day, key)
     if versions is None:
         raise Http404("No such restaurant.")
     return versions
@@ -284,7 +284,7 @@ class BookingCreateView(PublicView):
         if not key or len(key) > 255:
             raise ValidationError({"Idempotency-Key": ["This header is required (at most 255 characters)."]})
         data = _valid(s.BookingIn, request.data)
-        versions = _versions(data["restaurant"], data["date"])
+        versions = _versions(data["restaurant"], data["date"], key)
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
         idempotency = IdempotencyRequest(key=key, fingerprint=request_fingerprint(dict(request.data)))
@@ -306,7 +306,6 @@ class BookingCreateView(PublicView):
                     request=booking_request,
                     local_date=data["date"],
                     local_time=data["time"],
-                    idempotency=idempotency,
                     flag_values=flag_values,
                 )
             result = booking_create(

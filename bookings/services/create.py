@@ -97,7 +97,6 @@ def refuse_if_known_full(
     request: BookingRequest,
     local_date: date,
     local_time: dt_time,
-    idempotency: IdempotencyRequest,
     flag_values: dict[str, Any],
 ) -> None:
     """Refuse a booking without the day lock when the cached day, at the versions in force, is full.
@@ -105,13 +104,14 @@ def refuse_if_known_full(
     The cached answer was computed at exactly this configuration, these flags and this day version,
     and no hold has expired since: admission under the lock would refuse too (it is stricter, as it
     seats waiting bookings first). Only refusals are taken from the cache; a slot that may have
-    room always goes through admission. A key used before goes the full way (it may have an answer).
+    room always goes through admission. A key used before (``versions.key_used``, read in the same
+    statement as the versions) goes the full way: it may have a stored answer to replay.
     """
     day = cached_day(versions, local_date, request.party_size, now=timezone.now(), flag_values=flag_values)
     slot = next((s for s in day or () if s.time == local_time), None)
     if slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
         return
-    if IdempotencyKey.objects.filter(restaurant_id=versions.restaurant_id, key=idempotency.key).exists():
+    if versions.key_used:
         return
     message = (
         "The restaurant is full at that time."

@@ -145,7 +145,7 @@ def test_a_refusal_is_at_most_six_statements_and_leaves_no_claim(
     assert cost.write_transactions <= 1  # the refusal's telemetry, nothing else
 
 
-def test_a_refusal_the_cached_day_knows_skips_the_lock_and_costs_three_statements(
+def test_a_refusal_the_cached_day_knows_skips_the_lock_and_costs_two_statements(
     api: APIClient, one_table_restaurant: Restaurant, count: Callable[..., Any]
 ) -> None:
     restaurant = one_table_restaurant
@@ -162,8 +162,8 @@ def test_a_refusal_the_cached_day_knows_skips_the_lock_and_costs_three_statement
     assert response.status_code == 409 and response.json()["reason"] == "all_tables_busy"
     assert response.json()["alternatives"]
     assert not any("pg_advisory_xact_lock" in sql for sql in cost.statements)
-    # the restaurant and its versions, "was this key used?", the refusal's event
-    assert len(cost.statements) == 3, "\n".join(cost.statements)
+    # the restaurant, its versions and "was this key used?" in one; the refusal's event
+    assert len(cost.statements) == 2, "\n".join(cost.statements)
 
 
 def test_a_hold_is_one_commit_and_at_most_six_statements(

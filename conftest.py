@@ -28,6 +28,15 @@ def _fresh_cache() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _telemetry_at_once(settings: Any) -> None:
+    """Store refusal events at once, not in batches: each test then sees, and rolls back, its own.
+
+    observability/tests/test_event_buffer.py tests the batches themselves.
+    """
+    settings.TELEMETRY_BUFFER_SECONDS = 0
+
+
 @pytest.fixture
 def alice_restaurant(db: None) -> Restaurant:
     return RestaurantFactory(slug="alices-diner", name="Alice's Diner")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 from typing import Any
+
+from django.conf import settings
+from django.db import connection
 
 from observability.models import ObservabilityEvent
 from observability.sanitizer import sanitize_context
@@ -86,3 +92,56 @@ def record_events(events: list[ObservabilityEvent]) -> None:
     """Store events built with build_event in one statement (the hot path's telemetry)."""
     if events:
         ObservabilityEvent.objects.bulk_create(events)
+
+
+class EventBuffer:
+    """Events that may wait a moment before they are stored, written in batches by one thread.
+
+    For capacity refusals: a burst for a popular slot refuses hundreds of guests a second, and one
+    INSERT and commit each would be most of what a refusal costs. An event waits at most
+    ``flush_seconds``; those of a process killed within that second are lost (refusals leave no
+    booking behind, and /metrics has counted them already). Flushed at exit too.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[ObservabilityEvent] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, event: ObservabilityEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+            if self._thread is None or not self._thread.is_alive():  # none yet, or lost in a fork
+                self._thread = threading.Thread(target=self._run, name="event-buffer", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> int:
+        """Store the waiting events now; return how many."""
+        with self._lock:
+            events, self._events = self._events, []
+        if events:
+            ObservabilityEvent.objects.bulk_create(events)
+        return len(events)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(settings.TELEMETRY_BUFFER_SECONDS)
+            try:
+                self.flush()
+            except Exception:  # telemetry must never take a process down
+                logger.exception("could not store buffered events")
+            finally:
+                connection.close()  # hand this thread's connection back to the pool
+
+
+buffer = EventBuffer()
+atexit.register(buffer.flush)
+
+
+def record_event_soon(event_type: str, **fields: Any) -> None:
+    """Record an event within TELEMETRY_BUFFER_SECONDS, in a batch (at once when that is 0)."""
+    event = build_event(event_type, **fields)
+    if settings.TELEMETRY_BUFFER_SECONDS <= 0:
+        event.save(force_insert=True)
+    else:
+        buffer.add(event)

@@ -231,6 +231,8 @@ PROMETHEUS_METRIC_NAMESPACE = ""
 
 # Observability (observability/): retention, alert webhook, the in-app P0 detector.
 TELEMETRY_RETENTION_DAYS = envint("TELEMETRY_RETENTION_DAYS", 90)
+# Capacity refusals are stored in batches at most this many seconds late (0: each at once).
+TELEMETRY_BUFFER_SECONDS = float(envstr("TELEMETRY_BUFFER_SECONDS", "1.0"))
 ALERT_WEBHOOK_URL = envstr("ALERT_WEBHOOK_URL")  # Slack-compatible incoming webhook; unset = no alerts
 ALERT_WEBHOOK_TIMEOUT_SECONDS = float(envstr("ALERT_WEBHOOK_TIMEOUT_SECONDS", "3"))
 ALERTS_CHECK_INTERVAL_SECONDS = envint("ALERTS_CHECK_INTERVAL_SECONDS", 300)

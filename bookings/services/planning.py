@@ -45,7 +45,7 @@ from bookings.snapshots import (
     service_days,
 )
 from observability import metrics
-from observability.events import record_event
+from observability.events import record_event, record_event_soon
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def emit_on_commit(event_type: str, **kwargs: object) -> None:
 
 
 def record_refusal(exc: CapacityExceeded, restaurant_id: int, party_size: int) -> None:
-    """Record a capacity refusal; called after the refused transaction has rolled back."""
-    record_event(
+    """Record a capacity refusal (batched: a burst refuses hundreds a second), after any rollback."""
+    record_event_soon(
         "booking.capacity_exceeded",
         restaurant_id=restaurant_id,
         party_size=party_size,

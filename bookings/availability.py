@@ -15,11 +15,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.cache import cache
+from django.utils import timezone
 
 import flags
 from allocator.capacity import CapacityLimits, CapacityRequest, EnforcementMode, Seating, evaluate, usage_at
 from allocator.planner import FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
 from bookings.config import RestaurantConfig, RestaurantVersions, config_at, config_for
+from bookings.errors import DomainError
 from bookings.models import Restaurant
 from bookings.slots import exists_locally, local_datetime
 from bookings.snapshots import limits_for, planner_settings_from, read_day_state, slot_times
@@ -294,3 +296,31 @@ def nearest_alternatives(
     return [s.time for s in sorted((s for s in day if s.available and s.time != local_time), key=distance)][
         :limit
     ]
+
+
+def add_alternatives(
+    exc: DomainError,
+    versions: RestaurantVersions,
+    local_date: date,
+    local_time: time,
+    party_size: int,
+    *,
+    config: RestaurantConfig,
+    flag_values: Mapping[str, Any],
+) -> None:
+    """Add the nearest bookable times to a refusal, so the guest can pick another.
+
+    From the day's cached answer: a hot slot refuses hundreds of guests a second, who would
+    otherwise each recompute the whole day. A refusal from admission carries the versions its
+    locked read saw (the freshest key); one from the cached day names its alternatives already.
+    """
+    if "alternatives" in exc.extra:
+        return
+    versions = getattr(exc, "seen_versions", None) or versions
+    try:
+        day = availability_day_cached(
+            versions, local_date, party_size, now=timezone.now(), config=config, flag_values=flag_values
+        )
+        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in nearest_alternatives(day, local_time)]
+    except Exception:  # noqa: BLE001 - alternatives are a courtesy; the refusal stands without them
+        exc.extra.setdefault("alternatives", [])

@@ -20,14 +20,14 @@ from rest_framework.views import APIView
 
 import flags
 from bookings.api import serializers as s
-from bookings.availability import availability_at, availability_day_cached, nearest_alternatives
+from bookings.availability import add_alternatives, availability_at, availability_day_cached
 from bookings.config import RestaurantConfig, RestaurantVersions, config_at, restaurant_versions
 from bookings.errors import CapacityExceeded, DomainError, SlotUnavailable
 from bookings.models import Booking, Restaurant
 from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
 from bookings.services.admission import BookingRequest
 from bookings.services.changes import booking_cancel, booking_move, booking_set_status
-from bookings.services.create import BookingOutcome, booking_create, refuse_if_known_full
+from bookings.services.create import BookingOutcome, booking_submit
 from bookings.services.holds import hold_create, hold_release
 from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
 from bookings.slots import local_datetime
@@ -67,37 +67,6 @@ def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> 
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-
-
-def _with_alternatives(
-    exc: DomainError,
-    versions: RestaurantVersions,
-    data: dict[str, Any],
-    *,
-    config: RestaurantConfig,
-    flag_values: dict[str, Any],
-) -> None:
-    """Add the nearest bookable times to a refusal, so the guest can pick another.
-
-    From the day's cached availability: a hot slot refuses hundreds of guests a second, who would
-    otherwise each recompute the whole day.
-    """
-    if "alternatives" in exc.extra:
-        return  # refused from the cached day, which named them already
-    # The versions the refusal saw under the lock are the freshest key for the day's answer.
-    versions = getattr(exc, "seen_versions", None) or versions
-    try:
-        day = availability_day_cached(
-            versions,
-            data["date"],
-            data["party_size"],
-            now=timezone.now(),
-            config=config,
-            flag_values=flag_values,
-        )
-        exc.extra["alternatives"] = [t.strftime("%H:%M") for t in nearest_alternatives(day, data["time"])]
-    except Exception:  # noqa: BLE001 - alternatives are a courtesy; the refusal stands without them
-        exc.extra.setdefault("alternatives", [])
 
 
 class PublicView(APIView):
@@ -206,7 +175,15 @@ class HoldCreateView(PublicView):
                 flag_values=flag_values,
             )
         except (CapacityExceeded, SlotUnavailable) as exc:
-            _with_alternatives(exc, versions, data, config=config, flag_values=flag_values)
+            add_alternatives(
+                exc,
+                versions,
+                data["date"],
+                data["time"],
+                data["party_size"],
+                config=config,
+                flag_values=flag_values,
+            )
             raise
         return Response(s.HoldOut(hold).data, status=status.HTTP_201_CREATED)
 
@@ -297,27 +274,13 @@ class BookingCreateView(PublicView):
             notes=data["notes"],
             hold_id=data["hold_id"],
         )
-        flag_values = flags.get_all(restaurant)  # once per request
-        try:
-            if booking_request.hold_id is None:
-                refuse_if_known_full(
-                    versions=versions,
-                    config=config,
-                    request=booking_request,
-                    local_date=data["date"],
-                    local_time=data["time"],
-                    flag_values=flag_values,
-                )
-            result = booking_create(
-                config=config,
-                request=booking_request,
-                idempotency=idempotency,
-                render=_booking_answer,
-                flag_values=flag_values,
-            )
-        except (CapacityExceeded, SlotUnavailable) as exc:
-            _with_alternatives(exc, versions, data, config=config, flag_values=flag_values)
-            raise
+        result = booking_submit(
+            versions=versions,
+            config=config,
+            request=booking_request,
+            idempotency=idempotency,
+            render=_booking_answer,
+        )
         if isinstance(result, StoredResponse):
             replay = Response(result.body, status=result.status, headers=_retry_after(result.status))
             replay.replayed = True  # type: ignore[attr-defined]

@@ -28,11 +28,9 @@ from allocator.planner import (
     FAILURE_NO_FIT,
     FAILURE_NO_TABLES,
 )
-from bookings.availability import cached_day, nearest_alternatives
+from bookings.availability import add_alternatives, cached_day, nearest_alternatives
 from bookings.config import RestaurantConfig, RestaurantVersions
-from bookings.errors import (
-    CapacityExceeded,
-)
+from bookings.errors import CapacityExceeded, SlotUnavailable
 from bookings.locking import busy_means_retry
 from bookings.models import Booking, IdempotencyKey, TableOccupancy
 from bookings.services.admission import (
@@ -127,6 +125,42 @@ def refuse_if_known_full(
     )
     record_refusal(exc, versions.restaurant_id, request.party_size)
     raise exc
+
+
+def booking_submit(
+    *,
+    versions: RestaurantVersions,
+    config: RestaurantConfig,
+    request: BookingRequest,
+    idempotency: IdempotencyRequest,
+    render: Render,
+) -> BookingOutcome | StoredResponse:
+    """Answer a guest's booking request: POST /api/v1/bookings after validation.
+
+    Refused at once when the cached day knows the slot is full, else created (booking_create);
+    a refusal names the nearest bookable times. Flags are read once for all of it.
+    """
+    flag_values = flags.get_all(config.restaurant)
+    local = request.starts_at.astimezone(config.tz)
+    local_date, local_time = local.date(), local.time().replace(tzinfo=None)
+    try:
+        if request.hold_id is None:
+            refuse_if_known_full(
+                versions=versions,
+                config=config,
+                request=request,
+                local_date=local_date,
+                local_time=local_time,
+                flag_values=flag_values,
+            )
+        return booking_create(
+            config=config, request=request, idempotency=idempotency, render=render, flag_values=flag_values
+        )
+    except (CapacityExceeded, SlotUnavailable) as exc:
+        add_alternatives(
+            exc, versions, local_date, local_time, request.party_size, config=config, flag_values=flag_values
+        )
+        raise
 
 
 @dataclass(slots=True)

@@ -41,7 +41,7 @@ class ErrorEnvelopeSerializer(serializers.Serializer[Any]):
 
 _DRF_CODES: list[tuple[type[exceptions.APIException], str]] = [
     (exceptions.ValidationError, "VALIDATION_ERROR"),
-    (exceptions.ParseError, "VALIDATION_ERROR"),
+    (exceptions.ParseError, "PARSE_ERROR"),
     (exceptions.NotAuthenticated, "UNAUTHORIZED"),
     (exceptions.AuthenticationFailed, "UNAUTHORIZED"),
     (exceptions.PermissionDenied, "FORBIDDEN"),
@@ -251,10 +251,9 @@ class PerRestaurantThrottle(FailOpenThrottle):
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         slug = view.kwargs.get("slug") if hasattr(view, "kwargs") else None
         if slug is None:
-            try:
-                data = request.data
-            except (exceptions.ParseError, exceptions.UnsupportedMediaType):
-                return None  # the view reports the body it cannot read
+            # An unreadable body raises here, before anything is counted: DRF keeps an empty body
+            # after a failed parse, so the view could no longer say what was wrong with it.
+            data = request.data
             slug = data.get("restaurant") if isinstance(data, dict) else None
         if not isinstance(slug, str):
             return None  # nothing to count against

@@ -42,7 +42,10 @@ def _errors(*codes: tuple[int, str]) -> dict[int, OpenApiResponse]:
     return {status_code: OpenApiResponse(ERROR, description=text) for status_code, text in codes}
 
 
-COMMON_ERRORS = ((400, "VALIDATION_ERROR"), (429, "RATE_LIMITED (with Retry-After)"))
+COMMON_ERRORS = (
+    (400, "VALIDATION_ERROR, PARSE_ERROR (malformed JSON)"),
+    (429, "RATE_LIMITED (with Retry-After)"),
+)
 
 
 def _restaurant(slug: str) -> Restaurant:
@@ -223,7 +226,9 @@ class BookingCreateView(PublicView):
             202: OpenApiResponse(
                 s.BookingOut, description="Pending: poll `poll_url`; the Retry-After header says when."
             ),
-            400: OpenApiResponse(ERROR, description="VALIDATION_ERROR (a missing Idempotency-Key included)"),
+            400: OpenApiResponse(
+                ERROR, description="VALIDATION_ERROR (a missing Idempotency-Key included), PARSE_ERROR"
+            ),
             404: OpenApiResponse(ERROR, description="NOT_FOUND (restaurant), HOLD_NOT_FOUND"),
             409: OpenApiResponse(
                 ERROR,
@@ -390,7 +395,7 @@ STAFF_ERRORS = _errors(
     (401, "UNAUTHORIZED"),
     (403, "FORBIDDEN: not staff of this restaurant"),
     (404, "NOT_FOUND"),
-    (400, "VALIDATION_ERROR"),
+    (400, "VALIDATION_ERROR, PARSE_ERROR (malformed JSON)"),
 )
 
 

@@ -113,14 +113,6 @@ def test_bad_body_is_400_and_nothing_is_stored(api: APIClient, small_restaurant:
     assert not Booking.objects.exists()
 
 
-def test_not_json_is_400_not_500(api: APIClient, small_restaurant: Restaurant) -> None:
-    response = api.post(
-        "/api/v1/bookings", "{not json", content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
-    )
-    assert response.status_code == 400
-    assert_envelope(response, "VALIDATION_ERROR")
-
-
 def test_a_replay_returns_the_stored_answer(api: APIClient, small_restaurant: Restaurant) -> None:
     body = booking_body(small_restaurant.slug)
     first = post_booking(api, body, key="replay-me")
@@ -226,3 +218,16 @@ def test_availability_far_outside_the_horizon_is_empty_not_an_error(
             f"/api/v1/restaurants/{small_restaurant.slug}/availability?date={day}&party_size=2"
         )
         assert response.status_code == 200 and response.json()["slots"] == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/bookings", "/api/v1/restaurants/one-table/holds", "/api/v1/bookings/any-reference/cancel"],
+)
+def test_malformed_json_is_400_parse_error_on_every_endpoint(
+    api: APIClient, one_table_restaurant: Restaurant, path: str
+) -> None:
+    response = api.post(path, data="{not json", content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 400
+    body = assert_envelope(response, "PARSE_ERROR")
+    assert "parse" in body["message"].lower()

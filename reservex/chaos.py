@@ -644,8 +644,7 @@ class Run:
         )
         db: psycopg.Connection[Any] | None = None
         while not self.monitor_stop.is_set() and not self.abort.is_set():
-            t = self.now()
-            status, _, _, _ = self.call("ready", "GET", "/readyz", timeout=3)
+            status, _, _, t = self.call("ready", "GET", "/readyz", timeout=3)  # t: when it answered
             up, consumers, throttles, flag_cache, queued, pending = False, 0, False, False, -1, -1
             try:
                 consumers = sum(1 for c in client.client_list() if c.get("cmd") in ("brpop", "blpop"))

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 import flags
@@ -26,7 +26,7 @@ from bookings.errors import (
     HoldMismatch,
     HoldNotFound,
 )
-from bookings.locking import busy_means_retry, is_retryable
+from bookings.locking import busy_means_retry
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy
 from bookings.services.attempts import (
     AttemptResult,
@@ -36,11 +36,11 @@ from bookings.services.attempts import (
     count_attempt,
 )
 from bookings.services.planning import (
+    assign_windows,
     check_capacity,
     lock_and_read,
     plan_on_state,
     record_refusal,
-    write_windows,
 )
 from bookings.snapshots import (
     FloorLayout,
@@ -73,24 +73,6 @@ class Admission:
     attempts: list[AttemptResult] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     events: list[ObservabilityEvent] = field(default_factory=list)
-
-
-def _insert_windows(booking: Booking, table_ids: tuple[int, ...]) -> bool:
-    """Insert the booking's windows inside a savepoint; False when a racing writer took a table."""
-    try:
-        write_windows(
-            restaurant_id=booking.restaurant_id,
-            table_ids=table_ids,
-            starts_at=booking.starts_at,
-            ends_at=booking.ends_at,
-            kind=TableOccupancy.Kind.ASSIGNMENT,
-            booking_id=booking.pk,
-        )
-    except (IntegrityError, DatabaseError) as exc:
-        if not is_retryable(exc):
-            raise
-        return False
-    return True
 
 
 def admit_in_transaction(
@@ -171,7 +153,7 @@ def admit_in_transaction(
             )
         )
     elif assign and decision is not None and decision.plan is not None:
-        if _insert_windows(booking, decision.plan.table_ids):
+        if assign_windows(booking, decision.plan.table_ids):
             outcome = AllocationAttempt.Outcome.ASSIGNED
             admission.tables = sorted(decision.plan.labels)
         else:

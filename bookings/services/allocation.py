@@ -6,7 +6,7 @@ import logging
 import time
 from datetime import datetime
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from allocator.planner import (
@@ -16,9 +16,9 @@ from bookings.errors import (
     BookingNotFound,
 )
 from bookings.locking import is_retryable
-from bookings.models import Booking, TableOccupancy
+from bookings.models import Booking
 from bookings.services.attempts import AttemptResult, attempt_result, record_attempt
-from bookings.services.planning import emit_on_commit, plan_on_fresh_read, write_windows
+from bookings.services.planning import assign_windows, emit_on_commit, plan_on_fresh_read
 from bookings.snapshots import (
     planner_settings,
 )
@@ -41,18 +41,7 @@ def try_assign(booking: Booking, decision: Decision, *, now: datetime) -> str:
     """Write the plan's windows and confirm; return an outcome. Runs inside the caller's transaction."""
     if decision.plan is None:
         return AllocationAttempt.Outcome.SKIPPED
-    try:
-        write_windows(
-            restaurant_id=booking.restaurant_id,
-            table_ids=decision.plan.table_ids,
-            starts_at=booking.starts_at,
-            ends_at=booking.ends_at,
-            kind=TableOccupancy.Kind.ASSIGNMENT,
-            booking_id=booking.pk,
-        )
-    except (IntegrityError, DatabaseError) as exc:
-        if not is_retryable(exc):
-            raise
+    if not assign_windows(booking, decision.plan.table_ids):
         return AllocationAttempt.Outcome.CONFLICT
     confirm_booking(booking, decision, now)
     return AllocationAttempt.Outcome.ASSIGNED

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from psycopg.types.range import Range
 
 from allocator.capacity import (
@@ -31,7 +31,7 @@ from bookings.config import RestaurantConfig, config_at
 from bookings.errors import (
     CapacityExceeded,
 )
-from bookings.locking import lock_service_days
+from bookings.locking import is_retryable, lock_service_days
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy
 from bookings.slots import Slot, resolve_slot
 from bookings.snapshots import (
@@ -307,3 +307,21 @@ def plan_on_state(
     if decision.plan is None:
         raise no_table_refusal(decision, slot, party_size)
     return decision
+
+
+def assign_windows(booking: Booking, table_ids: tuple[int, ...]) -> bool:
+    """Insert the booking's windows inside a savepoint; False when a racing writer took a table."""
+    try:
+        write_windows(
+            restaurant_id=booking.restaurant_id,
+            table_ids=table_ids,
+            starts_at=booking.starts_at,
+            ends_at=booking.ends_at,
+            kind=TableOccupancy.Kind.ASSIGNMENT,
+            booking_id=booking.pk,
+        )
+    except (IntegrityError, DatabaseError) as exc:
+        if not is_retryable(exc):
+            raise
+        return False
+    return True

@@ -22,7 +22,7 @@ from bookings.errors import DomainError
 from bookings.integrity import check_integrity
 from bookings.locking import set_locks_enabled
 from bookings.models import Booking, CapacityRule, Restaurant, TableOccupancy
-from bookings.services import admission, allocation, planning
+from bookings.services import planning
 from bookings.services.admission import booking_admit
 from bookings.services.allocation import booking_allocate
 from bookings.tests.factories import RestaurantFactory, TableFactory, open_every_day
@@ -75,9 +75,7 @@ def slow_writes(monkeypatch: pytest.MonkeyPatch) -> None:
         time.sleep(0.02)
         real_write(**kwargs)
 
-    # Both writers of assignment windows: admission and the allocation attempts.
-    monkeypatch.setattr(admission, "write_windows", slow_write)
-    monkeypatch.setattr(allocation, "write_windows", slow_write)
+    monkeypatch.setattr(planning, "write_windows", slow_write)  # admission and allocation use it
 
 
 def test_100_requests_for_a_one_party_slot_admit_exactly_one(one_table_restaurant: Restaurant) -> None:

@@ -140,7 +140,8 @@ _ATTEMPT_AGGREGATES: dict[str, Any] = {
     "skipped": Count("id", filter=Q(outcome="skipped")),
     "conflict": Count("id", filter=Q(outcome="conflict")),
     "error": Count("id", filter=Q(outcome="error")),
-    "inline_assigned": Count("id", filter=Q(outcome="assigned", mode="inline")),
+    # In the request: by the planner inline or by converting the guest's hold.
+    "inline_assigned": Count("id", filter=Q(outcome="assigned", mode__in=["inline", "hold"])),
     "background_assigned": Count("id", filter=Q(outcome="assigned", mode="background")),
     "latency": Percentiles(F("total_ms")),
 }

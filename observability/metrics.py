@@ -31,7 +31,7 @@ BOOKING_OUTCOMES = (
     "conflict",
     "error",
 )
-ALLOCATION_MODES = ("inline", "background")
+ALLOCATION_MODES = ("inline", "background", "hold", "staff")
 ALLOCATION_OUTCOMES = ("assigned", "skipped", "conflict", "error")
 FALLBACK_REASONS = ("budget_spent", "lock_timeout", "shed_overload", "no_plan_now", "error", "enqueue_failed")
 INTEGRITY_KINDS = ("overlap", "over_capacity", "unseated_confirmed", "stale_pending")
@@ -67,7 +67,7 @@ AVAILABILITY_LATENCY = Histogram(
 )
 ALLOCATION_ATTEMPTS = Counter(
     "reservex_allocation_attempts_total",
-    "Allocation attempts by mode (inline in the request, background in Celery) and outcome.",
+    "Allocation attempts by mode (inline planner, background job, hold converted, staff) and outcome.",
     ["mode", "outcome"],
 )
 INLINE_FALLBACKS = Counter(

@@ -32,6 +32,8 @@ class AllocationAttempt(models.Model):
     class Mode(models.TextChoices):
         INLINE = "inline", "Inline"
         BACKGROUND = "background", "Background"
+        HOLD = "hold", "Hold converted"
+        STAFF = "staff", "Staff assigned"
 
     class Outcome(models.TextChoices):
         ASSIGNED = "assigned", "Assigned"

@@ -70,6 +70,7 @@ class Admission:
     booking: Booking
     capacity: CapacityDecision
     first_attempt: AttemptResult | None = None
+    attempt_mode: str = AllocationAttempt.Mode.INLINE  # "hold" when a hold became the booking
     attempts: list[AttemptResult] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     events: list[ObservabilityEvent] = field(default_factory=list)
@@ -152,6 +153,17 @@ def admit_in_transaction(
                 "hold.converted", restaurant_id=restaurant.pk, booking_id=booking.pk, hold_id=str(hold.pk)
             )
         )
+        # An attempt like any other, so the dashboard and /metrics count the widget's bookings.
+        held_plan = (hold.allocation_reason or {}).get("plan") or {}
+        admission.first_attempt = AttemptResult(
+            outcome=AllocationAttempt.Outcome.ASSIGNED,
+            attempt=1,
+            total_ms=(time.perf_counter() - started) * 1000,
+            tables=tuple(admission.tables),
+            seat_waste=held_plan["seats"] - request.party_size if "seats" in held_plan else None,
+        )
+        admission.attempt_mode = AllocationAttempt.Mode.HOLD
+        admission.attempts.append(admission.first_attempt)
     elif assign and decision is not None and decision.plan is not None:
         if assign_windows(booking, decision.plan.table_ids):
             outcome = AllocationAttempt.Outcome.ASSIGNED
@@ -193,15 +205,15 @@ def store_admission_telemetry(admission: Admission) -> None:
     events = list(admission.events)
     if admission.first_attempt is not None:
         attempt = admission.first_attempt
-        events.append(attempt_event(admission.booking, attempt, AllocationAttempt.Mode.INLINE))
-        attempt_row(admission.booking, attempt, AllocationAttempt.Mode.INLINE).save(force_insert=True)
+        events.append(attempt_event(admission.booking, attempt, admission.attempt_mode))
+        attempt_row(admission.booking, attempt, admission.attempt_mode).save(force_insert=True)
     record_events(events)
 
 
 def count_admission(admission: Admission) -> None:
     """Count the admission's attempt in the metrics, once its transaction has committed."""
     if admission.first_attempt is not None:
-        count_attempt(admission.first_attempt, AllocationAttempt.Mode.INLINE)
+        count_attempt(admission.first_attempt, admission.attempt_mode)
 
 
 def booking_admit(
@@ -278,17 +290,20 @@ def _hold_for_conversion(
 def _convert_hold(hold: Hold, booking: Booking, *, layout: FloorLayout) -> list[str]:
     """Turn the hold's windows into the booking's assignment, in place; return the table labels.
 
-    No overlap can arise: the windows are the same rows, only their kind and owner change.
+    No overlap can arise: the windows are the same rows, only their kind and owner change. The
+    hold is tied to its booking in the same statement.
     """
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
-            "UPDATE bookings_tableoccupancy SET kind = %s, booking_id = %s, expires_at = NULL"
-            " WHERE hold_id = %s AND released_at IS NULL RETURNING table_id",
-            [TableOccupancy.Kind.ASSIGNMENT, booking.pk, hold.pk],
+            "WITH converted AS ("
+            " UPDATE bookings_tableoccupancy SET kind = %s, booking_id = %s, expires_at = NULL"
+            " WHERE hold_id = %s AND released_at IS NULL RETURNING table_id),"
+            " linked AS (UPDATE bookings_hold SET booking_id = %s WHERE id = %s RETURNING id)"
+            " SELECT table_id FROM converted",
+            [TableOccupancy.Kind.ASSIGNMENT, booking.pk, hold.pk, booking.pk, hold.pk],
         )
         table_ids = {row[0] for row in cursor.fetchall()}
-    if not table_ids:
+    if not table_ids:  # the transaction rolls back, hold link included
         raise HoldExpired("That hold no longer has its tables; please choose a time again.")
     hold.booking = booking
-    hold.save(update_fields=["booking"])
     return sorted(t.label for t in layout.tables if t.id in table_ids)

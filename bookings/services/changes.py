@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
@@ -15,6 +16,7 @@ from allocator.capacity import (
     EnforcementMode,
     evaluate,
 )
+from bookings.config import config_for
 from bookings.errors import (
     CapacityExceeded,
     InvalidTransition,
@@ -23,6 +25,7 @@ from bookings.errors import (
 from bookings.integrity import tables_connected
 from bookings.locking import busy_means_retry, is_retryable, lock_service_days
 from bookings.models import Booking, Restaurant, TableOccupancy
+from bookings.services.attempts import AttemptResult, count_attempt, write_attempt
 from bookings.services.planning import emit_on_commit, plan_on_fresh_read, write_windows
 from bookings.slots import resolve_slot
 from bookings.snapshots import (
@@ -31,6 +34,7 @@ from bookings.snapshots import (
     seatings_between,
     service_days,
 )
+from observability.models import AllocationAttempt
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +101,7 @@ def booking_move(
     the restaurant allows it; it is recorded on the booking and as an event.
     """
     now = now or timezone.now()
+    started = time.perf_counter()
     restaurant = booking.restaurant
     if override and not restaurant.allow_staff_override:
         raise OverrideNotAllowed("This restaurant does not allow staff to override its capacity rules.")
@@ -169,6 +174,9 @@ def booking_move(
             if not is_retryable(exc):
                 raise
             raise TablesUnavailable("Those tables are taken at that time.") from exc
+        # Recorded like every other way a booking gets tables (dashboard, /metrics).
+        staff_attempt = _staff_attempt(restaurant, current.party_size, table_ids, started)
+        write_attempt(current, staff_attempt, AllocationAttempt.Mode.STAFF)
         current.starts_at, current.ends_at = new_start, new_end
         current.allocation_reason = reason
         if current.status == Booking.Status.PENDING:
@@ -194,7 +202,23 @@ def booking_move(
                 approver_id=actor_id,
                 limits=capacity.limits.as_dict(),
             )
+    count_attempt(staff_attempt, AllocationAttempt.Mode.STAFF)
     return current
+
+
+def _staff_attempt(
+    restaurant: Restaurant, party_size: int, table_ids: list[int], started: float
+) -> AttemptResult:
+    """Return the attempt that records staff giving a booking these tables."""
+    tables = {t.id: t for t in config_for(restaurant.pk).layout.tables}
+    chosen = [tables[table_id] for table_id in table_ids if table_id in tables]
+    return AttemptResult(
+        outcome=AllocationAttempt.Outcome.ASSIGNED,
+        attempt=1,
+        total_ms=(time.perf_counter() - started) * 1000,
+        tables=tuple(sorted(t.label for t in chosen)),
+        seat_waste=sum(t.max_party for t in chosen) - party_size,
+    )
 
 
 def booking_set_status(

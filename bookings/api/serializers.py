@@ -85,6 +85,12 @@ class BookingIn(serializers.Serializer[Any]):
     )
     notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     hold_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    source = serializers.ChoiceField(
+        choices=["api", "widget"],
+        required=False,
+        default="api",
+        help_text="Where the booking comes from: the ReserveX widget says `widget`; anything else is `api`.",
+    )
 
 
 class AllocationSummaryOut(serializers.Serializer[Any]):

@@ -278,6 +278,7 @@ class BookingCreateView(PublicView):
             guest_phone=data["guest_phone"],
             notes=data["notes"],
             hold_id=data["hold_id"],
+            source=data["source"],
         )
         result = booking_submit(
             versions=versions,

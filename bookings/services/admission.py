@@ -61,7 +61,7 @@ class BookingRequest:
     guest_email: str = ""
     guest_phone: str = ""
     notes: str = ""
-    source: str = Booking.Source.WIDGET
+    source: str = Booking.Source.API
     hold_id: UUID | None = None
 
 

@@ -231,3 +231,13 @@ def test_malformed_json_is_400_parse_error_on_every_endpoint(
     assert response.status_code == 400
     body = assert_envelope(response, "PARSE_ERROR")
     assert "parse" in body["message"].lower()
+
+
+def test_a_booking_says_where_it_came_from(api: APIClient, small_restaurant: Restaurant) -> None:
+    from_api = post_booking(api, booking_body(small_restaurant.slug, hour=18)).json()
+    from_widget = post_booking(api, booking_body(small_restaurant.slug, hour=19, source="widget")).json()
+    sources = dict(Booking.objects.values_list("reference", "source"))
+    assert sources[from_api["reference"]] == "api"
+    assert sources[from_widget["reference"]] == "widget"
+    refused = post_booking(api, booking_body(small_restaurant.slug, source="staff"))
+    assert refused.status_code == 400 and "source" in refused.json()["fields"]

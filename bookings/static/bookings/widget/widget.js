@@ -392,6 +392,7 @@
       guest_phone: form.guest_phone.value.trim(),
       notes: form.notes.value.trim(),
       hold_id: state.hold.id,
+      source: "widget",
     };
     if (!body.guest_name) {
       fieldErrors({ guest_name: "Please tell us your name." }).first.focus();

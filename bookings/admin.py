@@ -1,6 +1,6 @@
 """Django admin for restaurant staff: each staff user sees and edits only their restaurants.
 
-The restaurant admin also mounts the staff pages (bookings/staff_views.py): the day timeline and
+The restaurant admin also mounts the staff pages (bookings/staff/): the day timeline and
 the floor plan, from which bookings are moved, assigned and marked through bookings.services.
 """
 
@@ -140,7 +140,7 @@ class RestaurantAdmin(RestaurantScopedAdmin):
         return dict(self.prepopulated_fields) if request.user.is_superuser else {}
 
     def get_urls(self) -> list[URLPattern]:
-        from bookings.staff_views import StaffPages
+        from bookings.staff.views import StaffPages
 
         return [*StaffPages(self).urls(), *super().get_urls()]
 
@@ -376,7 +376,7 @@ class BookingAdmin(RestaurantScopedAdmin):
 
     @admin.display(description="Planner's reason")
     def why_these_tables(self, obj: Booking) -> SafeString:
-        from bookings.staff_views import explain_allocation
+        from bookings.staff.presenters import explain_allocation
 
         explanation = explain_allocation(obj.allocation_reason)
         raw = json.dumps(obj.allocation_reason, indent=2, sort_keys=True) if obj.allocation_reason else ""
@@ -386,7 +386,7 @@ class BookingAdmin(RestaurantScopedAdmin):
 
     @admin.display(description="Allocation attempts")
     def allocation_attempts(self, obj: Booking) -> SafeString:
-        from bookings.staff_views import failure_words
+        from bookings.staff.presenters import failure_words
 
         tz = obj.restaurant.tz
         attempts = list(AllocationAttempt.objects.filter(booking_id=obj.pk).order_by("created_at", "attempt"))

@@ -14,10 +14,12 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
+from bookings.errors import SlotUnavailable
 from bookings.models import Booking, Restaurant
 from bookings.selectors import tables_by_booking
 from bookings.services.admission import booking_admit
 from bookings.services.holds import hold_create
+from bookings.slots import resolve_slot
 from bookings.tests.factories import TableFactory, UserFactory, adjacency, open_every_day
 
 pytestmark = pytest.mark.django_db
@@ -268,6 +270,28 @@ def test_staff_move_a_booking_to_another_time_and_the_planner_picks(staff: Clien
     assert smith.starts_at == at(21)
     assert "to " in messages_in(landed) and "at 21:00" in messages_in(landed)
     assert tables_of(smith)
+
+
+def test_the_move_panel_offers_exactly_the_start_times_admission_accepts(
+    staff: Client, diner: Restaurant
+) -> None:
+    # given dinner 17:00–23:00 with last seating at 21:00, on a 15-minute grid
+    smith = book(diner, "Ada Smith", 2, 19)
+
+    # when staff open the booking's panel
+    panel = staff.get(timeline_url(diner, booking=smith.pk)).content.decode()
+
+    # then the time list runs from opening to last seating, not to closing
+    select = re.search(r'<select id="rx-move-time" name="time">(.*?)</select>', panel, re.S)
+    assert select is not None
+    offered = re.findall(r"<option[^>]*>([0-9:]+)</option>", select.group(1))
+    assert offered[0] == "17:00" and offered[-1] == "21:00"
+    assert offered == [f"{m // 60:02d}:{m % 60:02d}" for m in range(17 * 60, 21 * 60 + 1, 15)]
+    # and each is a start admission takes, while the next step after last seating is not
+    for text in offered:
+        resolve_slot(diner, at(*map(int, text.split(":"))), 2, now=timezone.now())
+    with pytest.raises(SlotUnavailable):
+        resolve_slot(diner, at(21, 15), 2, now=timezone.now())
 
 
 def test_a_move_onto_taken_tables_shows_the_conflict(staff: Client, diner: Restaurant) -> None:

@@ -1,0 +1,1 @@
+"""Staff pages in the admin: reads (selectors), what the pages show (presenters), and the views."""

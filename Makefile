@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format typecheck bench loadtest chaos clean
+.PHONY: run test manage lint format typecheck bench loadtest chaos clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m reservex.devstack test
+
+# Any manage.py command with the services' environment (embedded ones started and stopped around it):
+# make manage ARGS="check_integrity"
+manage: $(INSTALLED)
+	$(PY) -m reservex.devstack exec $(PY) manage.py $(ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -85,7 +85,8 @@ class BookingIn(serializers.Serializer[Any]):
     )
     notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     hold_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-    source = serializers.ChoiceField(
+    # Declared fields are collected by DRF's metaclass, so this does not shadow Field.source.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["api", "widget"],
         required=False,
         default="api",

@@ -665,7 +665,7 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
     lines.append("")
 
     lines += ["## What would close the gaps", ""]
-    lines += _levers(levels, anatomy, booking_p95, availability_p95)
+    lines += _levers(summary, levels, booking_p95, availability_p95, hot, hot_ok, versus)
 
     lines += ["## Artefacts", ""]
     lines.append(
@@ -673,9 +673,9 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         "reference comparison, round by round); per scenario Locust's "
         "`*_stats.csv`, `*_failures.csv` and `*.html`; per booking `*_bookings.jsonl` (submit ms, inline ms, "
         "attempts, background, post-job ms, seat waste, tables, failure reason); `profile.svg` (py-spy CPU "
-        "flame graph of one web worker during the widget swarm) and `profile_wall.txt` (py-spy wall-clock "
-        "stacks of the other worker). Rebuild the report from them with `python -m "
-        "locustfiles.report docs/load`."
+        "flame graph of the first web worker during the profiled slot-fill pass) and `profile_wall.txt` "
+        "(py-spy wall-clock stacks of every web worker over the same pass). Rebuild the report from them "
+        "with `python -m locustfiles.report docs/load`."
     )
     return lines
 
@@ -690,42 +690,61 @@ def _target_reasons(
     hot_meta: dict[str, Any],
     versus: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Return, per §10 target, what the measurements say about why, and the lever that would close it."""
+    """Return, per §10 target, what the measurements say about why, and what is left to close it."""
     anatomy = summary.get("anatomy") or {}
+    cpus = (summary.get("machine") or {}).get("cpus") or 2
     widget_metrics = (summary.get("widget") or {}).get("metrics", {})
     view = histogram(widget_metrics, "reservex_booking_request_seconds")
     avail = histogram(widget_metrics, "reservex_availability_request_seconds")
     inline_p95 = summarize(r.inline_ms for r in widget_records)["p95"]
+    lock_share = _py_spy_share(summary.get("profile") or {}, "lock_service_days")
+    see = "See “What would close the gaps”."
     reasons = []
 
     if booking_p95 is None:
         reasons.append("—")
     else:
-        reasons.append(
+        alone = anatomy.get("median_ms")
+        text = (
             f"Server view p95 ≈ {fmt(view['p95_ms'], 0)} ms of the client's {fmt(booking_p95, 0)} ms "
             f"({_where(view['p95_ms'], booking_p95)}); `booking_create` alone p95 {fmt(inline_p95, 0)} ms. "
-            f"A direct booking is {fmt(anatomy.get('median_statements'), 0)} SQL statements and "
-            f"{fmt(anatomy.get('median_commits'), 0)} commits (anatomy). "
-            + (
-                "Close it with levers 1–4 below: less work under the lock, fewer commits, no re-reads, "
-                "fewer threads fighting for 2 cores."
-                if booking_p95 > TARGET_BOOKING_P95_MS
-                else "Headroom left."
-            )
+            f"Alone in process a direct booking takes {fmt(alone)} ms: "
+            f"{fmt(anatomy.get('median_statements'), 0)} SQL statements, "
+            f"{_plural(anatomy.get('median_commits'), 'commit')} and Redis round trips for the throttles, "
+            "the flags and the cached day (anatomy; the swarm's hold conversion skips the cached day). "
         )
+        if booking_p95 > TARGET_BOOKING_P95_MS:
+            if alone is not None and alone < 0.5 * booking_p95:
+                text += (
+                    f"So most of the p95 is not the request's own work but sharing {cpus} cores: waiting "
+                    "for a thread outside the view, for the CPU and the GIL inside it. "
+                )
+            if lock_share is not None and top is not None:
+                level = ((summary.get("profile") or {}).get("pass") or {}).get("level", "?")
+                text += (
+                    f"On one restaurant-day (slot-fill c={level}) admissions also queue for the day lock "
+                    f"(py-spy: {lock_share * 100:.0f} % of booking samples wait for it). "
+                )
+            text += (
+                "What remains per request: Django/DRF and ORM work, the statements, the Redis round "
+                "trips. " + see
+            )
+        else:
+            text += "Headroom left."
+        reasons.append(text)
 
     if availability_p95 is None:
         reasons.append("—")
     else:
         reasons.append(
-            f"Server view p95 ≈ {fmt(avail['p95_ms'], 0)} ms ({_where(avail['p95_ms'], availability_p95)}): "
-            "the view reads the day's bookings, holds and floor, then runs the capacity rules and the "
-            "planner for every slot of the day, while bookings compete for the same threads and CPU. "
-            + (
-                "Close it with lever 5 (cache the day's answer briefly, invalidate on admission)."
-                if availability_p95 > TARGET_AVAILABILITY_P95_MS
-                else "Headroom left."
-            )
+            f"Server view p95 ≈ {fmt(avail['p95_ms'], 0)} ms, mean {fmt(avail['avg_ms'])} ms "
+            f"({_where(avail['p95_ms'], availability_p95)}). A cache hit is 1 statement (restaurant + "
+            "versions), Redis round trips for the throttles, the flags and the cached day, then DRF "
+            "serialises the day's slots. A miss (a hold or booking of that day moved its version, a hold "
+            "expired or a slot started) also reads the day and runs the capacity rules and the planner "
+            "for every slot; in the swarm every hold and booking moves its day's version. Hits and misses "
+            "are not counted apart. "
+            + (see if availability_p95 > TARGET_AVAILABILITY_P95_MS else "Headroom left.")
         )
 
     if top is None:
@@ -746,8 +765,8 @@ def _target_reasons(
             f"{(summary.get('stack') or {}).get('web_threads', '?')}) or the inline budget runs out waiting "
             "for the lock or losing races (`budget_spent`). "
             + (
-                "Close it by shortening the locked section (lever 1) so the queue behind the lock drains "
-                "inside the budget."
+                "The queue behind the day lock did not drain inside the budget: shorten the locked "
+                "section. " + see
                 if top["inline_share"] is not None and top["inline_share"] < TARGET_INLINE_SHARE
                 else ""
             )
@@ -756,26 +775,7 @@ def _target_reasons(
     if hot is None:
         reasons.append("—")
     else:
-        five_xx = hot["five_xx"]
-        reasons.append(
-            (
-                f"{five_xx} 5xx: requests waited more than the 2 s lock_timeout for the restaurant-day lock "
-                "(503 BUSY_RETRY). Close it by shortening the locked section and making refusals cheap "
-                "(answer a full slot from a short-lived cache before taking the lock). "
-                if five_xx
-                else "Refusals are decided under the day lock from the capacity rules, before any table is "
-                "touched; the exclusion constraint would stop a double booking anyway. "
-            )
-            + f"The last answer came after {fmt(_last_answer_s(hot_meta, hot))} s; guests at the back "
-            "waited up to "
-            f"{fmt((hot['submit_all'] or {}).get('max'), 0)} ms for their answer."
-            + (
-                " The same client against a do-nothing server: "
-                f"{fmt(_last_answer_s(hot_meta['floor'], None))} s."
-                if _last_answer_s(hot_meta.get("floor") or {}, None)
-                else ""
-            )
-        )
+        reasons.append(_hot_reason(summary, hot, hot_meta, anatomy, cpus))
 
     if versus is None:
         reasons += ["—", "—"]
@@ -783,9 +783,11 @@ def _target_reasons(
         rx, ref = versus["reservex"], versus["reference"]
         reasons.append(
             f"Same server, database and client: the reference writes the same rows (one booking, one "
-            f"occupancy row) in {fmt(ref['p50_ms']['median'])} ms at the median, ReserveX answers in "
-            f"{fmt(rx['p50_ms']['median'])} ms. The gap is ReserveX's own work per booking (statements, "
-            "commits, Redis round trips, ORM building: see the anatomy and py-spy below), not the rows."
+            f"occupancy row) in one commit in {fmt(ref['p50_ms']['median'])} ms at the median, ReserveX "
+            f"(one commit too) answers in {fmt(rx['p50_ms']['median'])} ms. The gap is ReserveX's own work "
+            f"per booking: {fmt(anatomy.get('median_statements'), 0)} statements against the reference's "
+            "three (one read, two inserts), Redis round trips, DRF and ORM building (see the anatomy and "
+            "py-spy below), not the rows."
         )
         reasons.append(
             (
@@ -793,15 +795,90 @@ def _target_reasons(
                 f"booking against the reference's {fmt(ref['web_ms']['median'])} + "
                 f"{fmt(ref['pg_ms']['median'])} ms: "
                 + (
-                    "most of it is Python in the web process."
+                    "most of it is Python in the web process (middleware, DRF, ORM building)."
                     if (rx["web_ms"]["median"] or 0) >= (rx["pg_ms"]["median"] or 0)
-                    else "most of it is in the database (more statements and commits than the rows need)."
+                    else "most of it is in the database (the statements beyond the rows: key claim, "
+                    "locked read, telemetry, stored answer)."
                 )
             )
             if rx["cpu_ms"]["median"] is not None
             else "CPU is read from /proc for processes started here (not with LOADTEST_URL)."
         )
     return reasons
+
+
+def _hot_reason(
+    summary: dict[str, Any],
+    hot: dict[str, Any],
+    hot_meta: dict[str, Any],
+    anatomy: dict[str, Any],
+    cpus: int,
+) -> str:
+    """Say what the hot slot's time was made of: the client's floor, cheap refusals, the cores."""
+    five_xx = hot["five_xx"]
+    last = _last_answer_s(hot_meta, hot)
+    floor = _last_answer_s(hot_meta.get("floor") or {}, None)
+    refusal = anatomy.get("refusal") or {}
+    refusal_ms = refusal.get("median_ms") if refusal.get("statuses") == [409] else None
+    text = (
+        f"{five_xx} 5xx: requests that had to take the restaurant-day lock waited past the 2 s "
+        "lock_timeout (503 BUSY_RETRY). "
+        if five_xx
+        else ""
+    )
+    text += (
+        f"{hot['reasons'].get('capacity_exceeded', 0)} of {hot['answered']} answers were refusals. A "
+        "refusal the cached day already knows is 1 statement (restaurant, versions and key in one), no "
+        "lock and no commit (its event is batched)"
+        + (
+            f": {fmt(refusal_ms)} ms in process (anatomy), ≈ {fmt(1000 / refusal_ms, 0)} a second per "
+            "core if the core did nothing else"
+            if refusal_ms
+            else ""
+        )
+        + ". "
+    )
+    if last and hot["answered"]:
+        rate = hot["answered"] / last
+        text += (
+            f"Observed {fmt(rate, 0)} answers/s to the last answer, ≈ {fmt(rate / cpus, 0)} per second per "
+            "core with the load "
+            f"generator, Postgres and Redis on the same {cpus} cores"
+            + (f"; the same client against a do-nothing server needs {fmt(floor)} s" if floor else "")
+            + ". "
+        )
+    text += (
+        f"The last answer came after {fmt(last)} s; guests at the back waited up to "
+        f"{fmt((hot['submit_all'] or {}).get('max'), 0)} ms."
+    )
+    if last is not None and last > TARGET_HOT_SLOT_S and not five_xx:
+        text += (
+            " Left per refusal: Django/DRF work and three Redis round trips (throttles, flags, cached day); "
+            "past that, cores. See “What would close the gaps”."
+        )
+    return text
+
+
+def _plural(count: float | None, word: str) -> str:
+    if count is None:
+        return f"— {word}s"
+    return f"{fmt(count, 0)} {word}" + ("" if count == 1 else "s")
+
+
+def _py_spy_share(profile: dict[str, Any], marker: str) -> float | None:
+    """Return the share of booking samples of the py-spy stage whose label names ``marker``."""
+    summary = profile.get("summary") or {}
+    if not summary.get("booking_samples"):
+        return None
+    return next((s["share"] for s in summary.get("booking_stages", []) if marker in s["stage"]), None)
+
+
+def _anatomy_ms(anatomy: dict[str, Any], label: str) -> float | None:
+    """Return the cProfile ms per booking of the anatomy stage whose label starts with ``label``."""
+    return next(
+        (s["ms_per_booking"] for s in anatomy.get("stages", []) if s["stage"].strip().startswith(label)),
+        None,
+    )
 
 
 def _last_answer_s(meta: dict[str, Any], numbers: dict[str, Any] | None) -> float | None:
@@ -1080,11 +1157,12 @@ def _stage_section(
             )
         lines.append(
             "Slot-fill means per level. *inline* is `allocation.inline_ms`: the server's time in "
-            "`booking_create` (admission transaction under the restaurant-day lock, planner, occupancy "
-            "insert, telemetry rows). *submit − inline* is everything else the guest waits for: HTTP, "
-            "gunicorn's queue, middleware, throttles, the idempotency claim and completion (two more "
-            "transactions), re-reading the attempts and serialising. The Prometheus view time splits "
-            "that again into in-view and outside-the-server."
+            "`booking_create`'s one transaction up to the stored answer (key claim, restaurant-day lock, "
+            "one read, planner, inserts, telemetry). *submit − inline* is everything else the guest waits "
+            "for: HTTP, gunicorn's queue for a thread, middleware, throttles (Redis), the versions "
+            "statement, flags (Redis), the cached-day check (Redis), rendering and storing the answer, the "
+            "commit and serialising the response. The Prometheus view time splits that again into "
+            "in-view and outside-the-server."
         )
         lines.append("")
         lines += table(
@@ -1107,7 +1185,7 @@ def _stage_section(
             slowest = (
                 "allocation inside `booking_create`"
                 if inline_last >= outside_last
-                else ("the request around the allocation (HTTP, queueing, idempotency, serialisation)")
+                else "the request around the allocation (HTTP, queueing, throttles, serialisation)"
             )
             lines.append(
                 f"**Slowest stage at concurrency {levels[-1][0].get('level')}: {slowest}** — inline "
@@ -1134,7 +1212,7 @@ def _stage_section(
                     f"{fmt(first['inline_ms']['avg'])} ms for a whole inline allocation at concurrency "
                     f"{levels[0][0].get('level')}. Admissions of one day cannot go faster than one per "
                     "locked section, whatever the number of workers: shortening what runs under the lock "
-                    "is the lever that scales with concurrency (and decides the hot slot's drain rate)."
+                    "is the lever that scales with concurrency (refusals the cached day knows skip the lock)."
                 )
                 lines.append("")
     if anatomy and not anatomy.get("error"):
@@ -1145,10 +1223,11 @@ def _stage_section(
             "booking, "
             f"{fmt(anatomy.get('median_statements'), 0)} SQL statements taking "
             f"{fmt(anatomy.get('median_sql_ms'))} ms "
-            f"(client-side round trips), {fmt(anatomy.get('median_commits'), 0)} commits "
-            f"({fmt(anatomy.get('median_explicit_transactions'), 0)} explicit transactions + "
-            f"{fmt(anatomy.get('median_autocommit_writes'), 0)} autocommit writes: telemetry rows and the "
-            "idempotency completion). Each commit waits for a WAL flush (synchronous_commit on). "
+            f"(client-side round trips), {_plural(anatomy.get('median_commits'), 'commit')} "
+            f"({_plural(anatomy.get('median_explicit_transactions'), 'explicit transaction')} + "
+            f"{_plural(anatomy.get('median_autocommit_writes'), 'autocommit write')}; on the happy path the "
+            "claim, admission, telemetry and stored answer commit together). Each commit waits for a WAL "
+            "flush (synchronous_commit on). "
             "cProfile (adds overhead to Python-heavy parts; read the proportions) by stage, ms per booking:"
         )
         lines.append("")
@@ -1229,56 +1308,145 @@ def _pgbench_section(
             f"Best end-to-end rate {fmt(best_http)} bookings/s vs best bare-SQL rate {fmt(best_sql)}/s: "
             f"**the full stack books at {100 * best_http / best_sql:.1f} % of what the database alone allows "
             f"(ratio 1 : {best_sql / best_http:.0f})**. The slot-fill rate counts admitted bookings over the "
-            "level's wall time, refusals excluded; the gap is Python/Django/HTTP work and the extra "
-            "transactions per booking, not the booking's own SQL."
+            "level's wall time, refusals excluded; both commit once per booking, so the gap is "
+            "Python/Django/HTTP work and the statements ReserveX adds around the rows (key claim, telemetry, "
+            "stored answer), not the booking's own SQL."
         )
         lines.append("")
     return lines
 
 
 def _levers(
+    summary: dict[str, Any],
     levels: list[tuple[dict[str, Any], list[BookingRecord], dict[str, Any]]],
-    anatomy: dict[str, Any],
     booking_p95: float | None,
     availability_p95: float | None,
+    hot: dict[str, Any] | None,
+    hot_ok: bool | None,
+    versus: dict[str, Any] | None,
 ) -> list[str]:
-    commits = anatomy.get("median_commits")
-    statements = anatomy.get("median_statements")
+    """List what is left to try, each lever only when a measured miss points to it."""
+    anatomy = summary.get("anatomy") or {}
+    cpus = (summary.get("machine") or {}).get("cpus") or 2
+    widget_metrics = (summary.get("widget") or {}).get("metrics", {})
+    top = levels[-1][2] if levels else None
+    booking_missed = booking_p95 is not None and booking_p95 > TARGET_BOOKING_P95_MS
+    availability_missed = availability_p95 is not None and availability_p95 > TARGET_AVAILABILITY_P95_MS
+    inline_missed = bool(
+        top and top["inline_share"] is not None and top["inline_share"] < TARGET_INLINE_SHARE
+    )
+    hot_missed = hot is not None and not hot_ok
+    ratio = versus["ratio"]["bookings_per_s"]["median"] if versus else None
+    cpu = versus["reservex"]["cpu_ms"]["median"] if versus else None
+    throughput_missed = ratio is not None and ratio < TARGET_REFERENCE_SHARE
+    cpu_missed = cpu is not None and cpu > TARGET_CPU_PER_BOOKING_MS
+    levers: list[str] = []
+
+    if booking_missed or availability_missed or hot_missed or throughput_missed:
+        view = histogram(widget_metrics, "reservex_booking_request_seconds")
+        avail = histogram(widget_metrics, "reservex_availability_request_seconds")
+        waits = [
+            f"{name} p95 ≈ {fmt(client - server['p95_ms'], 0)} ms of {fmt(client, 0)} ms"
+            for name, client, server in (
+                ("booking", booking_p95, view),
+                ("availability", availability_p95, avail),
+            )
+            if client is not None and server["p95_ms"] is not None and server["p95_ms"] < client
+        ]
+        levers.append(
+            f"**More cores, more web nodes.** {cpus} cores are shared by gunicorn, Celery, Postgres, Redis "
+            "and the load generator; time spent waiting outside the view"
+            + (f" ({'; '.join(waits)})" if waits else "")
+            + " is queueing for a thread and the CPU. Work is serialised only per restaurant-day, so other "
+            "restaurants and days scale with processes and machines; with several web nodes, PgBouncer in "
+            "front of Postgres (issue 18). docs/load/TUNING.md compares thread counts."
+        )
+    if booking_missed or cpu_missed or throughput_missed:
+        handler = _anatomy_ms(anatomy, "Django handler")
+        sql = _anatomy_ms(anatomy, "all SQL round trips")
+        commit = _anatomy_ms(anatomy, "transaction commits")
+        python = handler - sql - commit if None not in (handler, sql, commit) else None  # type: ignore[operator]
+        levers.append(
+            "**Less framework work per booking.** "
+            + (
+                f"Under cProfile a booking spends {fmt(handler)} ms in Django's handler, of which "
+                f"{fmt(sql)} ms SQL round trips and {fmt(commit)} ms the commit; the other ≈ {fmt(python)} "
+                "ms are Python: middleware, DRF, serialisers, ORM building (read the proportions, not the "
+                "sum). "
+                if python is not None
+                else ""
+            )
+            + "The three ORM inserts (booking, occupancy rows, attempt"
+            + (
+                f"; occupancy {fmt(_anatomy_ms(anatomy, '_insert_windows'))} ms, telemetry "
+                f"{fmt(_anatomy_ms(anatomy, 'store_admission_telemetry'))} ms"
+                if _anatomy_ms(anatomy, "_insert_windows") is not None
+                else ""
+            )
+            + ") could be built directly, as the locked read already is; the answer is rendered twice "
+            "(for the stored answer and for the response"
+            + (
+                f", `_booking_answer` {fmt(_anatomy_ms(anatomy, '_booking_answer'))} ms for both"
+                if _anatomy_ms(anatomy, "_booking_answer") is not None
+                else ""
+            )
+            + ") and could be rendered once."
+        )
+    if booking_missed or availability_missed or hot_missed:
+        throttles = _anatomy_ms(anatomy, "throttles")
+        flag_ms = _anatomy_ms(anatomy, "flags.get_all")
+        cached = _anatomy_ms(anatomy, "refuse_if_known_full")
+        levers.append(
+            "**One Redis round trip instead of three.** A direct booking, a refusal and an availability "
+            "request make one each for the throttles, the flags and the cached day"
+            + (
+                f" ({fmt(throttles)} + {fmt(flag_ms)} + {fmt(cached)} ms per booking under cProfile)"
+                if None not in (throttles, flag_ms, cached)
+                else ""
+            )
+            + ". A per-process flag cache, checked against a version read in the request's first statement "
+            "(as the configuration is), saves one; the throttle INCRs, the flag read and the cached-day GET "
+            "could share one pipeline."
+        )
+    if availability_missed:
+        levers.append(
+            "**Availability hits without serialisers.** A hit is 1 statement, but DRF still serialises "
+            "every slot of the day: caching the rendered body with the day's answer would leave a hit "
+            "one statement and one cache read. Count hits and misses, to know which path the p95 is; a "
+            "miss recomputes the whole day (one read, the capacity rules and the planner per slot)."
+        )
+    lock_share = _py_spy_share(summary.get("profile") or {}, "lock_service_days")
+    if (inline_missed or booking_missed or (hot is not None and hot["five_xx"])) and top is not None:
+        level = int(levels[-1][0].get("level") or 1)
+        inline = top["inline_ms"]["avg"]
+        levers.append(
+            "**A shorter locked section.** Admissions of one restaurant-day queue for its lock by design"
+            + (
+                f" (slot-fill c={level}: ≈ {fmt(inline / level)} ms of work per booking under the lock"
+                + (
+                    f"; py-spy: {lock_share * 100:.0f} % of booking samples waiting for it"
+                    if lock_share
+                    else ""
+                )
+                + ")"
+                if inline is not None
+                else ""
+            )
+            + ". Under it run one read, the inserts, the telemetry, the stored answer and the commit's WAL "
+            "flush; cheaper inserts (above) shorten it, and so the queue."
+        )
+
     lines = [
-        "Levers the measurements point to, for the owner of the hot path to weigh (not tried here):",
+        "What is left to try, for the owner of the hot path to weigh (not tried here). Already done, "
+        "so not listed: the key claimed in the booking's own transaction (one commit), the answer built "
+        "from memory, configuration cached per process and availability per day version, refusals from "
+        "the cached day without the lock, batched refusal events, throttles in one round trip (decisions "
+        "0004, 0007, 0008, 0009).",
         "",
-        f"1. **Less work under the restaurant-day lock** ({fmt(statements, 0)} SQL statements per booking in "
-        "all). Under concurrency the wait for the lock is the slowest stage, and every millisecond of work "
-        "done while holding it is paid again by each request queued behind it (slot-fill at concurrency 8, "
-        "the hot slot). Inside the lock today: the capacity read (bookings and holds in one query), the "
-        "booking insert, the occupancy read and the pending bookings, the occupancy insert, the confirm and "
-        "the COMMIT with its WAL flush (tables and adjacency are read before the lock; the service periods "
-        "and overrides could be cached per process, keyed by a version).",
-        f"2. **Fewer commits per booking** ({fmt(commits, 0)} measured). The idempotency claim is its own "
-        "transaction, the admission's telemetry is one transaction after it, and `idempotency_complete` "
-        "is an autocommit write. Claiming the key inside the admission transaction and writing the "
-        "completion with the telemetry would cut the flushes to two.",
-        "3. **Do not re-read what was just written**: the 201 body re-selects the attempts and the tables "
-        "the request itself produced; the outcome already has them.",
-        "4. **CPU per request**: 2 cores are shared by gunicorn, Celery, Postgres, Redis and the load "
-        "generator. The `client − view` column above is time a request waited outside the view (for a "
-        "free gthread thread, the GIL, the CPU); docs/load/TUNING.md compares thread counts.",
     ]
-    if availability_p95 is not None and availability_p95 > TARGET_AVAILABILITY_P95_MS:
-        lines.append(
-            "5. **Availability** runs the planner for every slot of the day from one snapshot; caching the "
-            "day's answer per (restaurant, date, party size) for a second or two, invalidated on admission, "
-            "would take it off the database entirely under a swarm."
-        )
-    refusal = anatomy.get("refusal") or {}
-    if refusal.get("statuses") == [409]:
-        parts = {s["stage"].strip(): s["ms_per_booking"] for s in refusal.get("stages", [])}
-        lines.append(
-            "6. **Cheaper refusals**: a 409 computes the nearest bookable times (`_with_alternatives` → "
-            f"`availability_at`, {fmt(parts.get('_with_alternatives (nearest bookable times)'))} ms under "
-            "cProfile) after the refused admission. In a hot-slot burst nearly every answer is a refusal; "
-            "remembering a full slot's alternatives for a second would take most of the work out of each."
-        )
+    if not levers:
+        return [*lines, "Every DESIGN §10 target measured here was met: nothing to close.", ""]
+    lines += [f"{n}. {text}" for n, text in enumerate(levers, start=1)]
     lines.append("")
     return lines
 

@@ -239,3 +239,100 @@ def test_guests_get_distinct_loopback_addresses_without_0_or_255() -> None:
     assert not any(a.endswith((".0", ".255")) for a in addresses)
     with pytest.raises(ValueError):
         loopback_address(1, "127.300")
+
+
+OLD_LEVER_TEXTS = (
+    "Claiming the key inside the admission transaction",
+    "Fewer commits per booking",
+    "Do not re-read what was just written",
+    "caching the day's answer per (restaurant, date, party size)",
+    "Cheaper refusals",
+    "could be cached per process, keyed by a version",
+    "Close it with levers 1–4 below",
+    "the idempotency claim and completion (two more transactions)",
+    "the extra transactions per booking",
+)
+
+
+def _widget_stats(path: Path, booking_p95: int, availability_p95: int) -> None:
+    header = (
+        "Type,Name,Request Count,Failure Count,Average Response Time,50%,95%,99%,Max Response Time,Requests/s"
+    )
+    path.write_text(
+        f"{header}\nPOST,/api/v1/bookings,100,0,50,40,{booking_p95},{booking_p95},{booking_p95},10\n"
+        f"GET,/api/v1/restaurants/[slug]/availability,100,0,20,15,{availability_p95},{availability_p95},"
+        f"{availability_p95},10\n"
+    )
+
+
+def _anatomy() -> dict[str, object]:
+    stages = {
+        "Django handler: middleware + view": 25.0, "throttles (Redis, one round trip)": 1.5,
+        "flags.get_all (Redis, once)": 1.0, "refuse_if_known_full (cached day)": 0.5,
+        "    _insert_windows (occupancy rows)": 2.0, "  store_admission_telemetry": 2.5,
+        "  _booking_answer (built from memory)": 3.0, "all SQL round trips (psycopg execute)": 8.0,
+        "transaction commits (psycopg commit)": 1.0,
+    }  # fmt: skip
+    return {
+        "bookings": 20, "median_ms": 17.0, "median_sql_ms": 8.0, "median_statements": 11.0,
+        "median_commits": 1.0, "median_explicit_transactions": 1.0, "median_autocommit_writes": 0.0,
+        "stages": [{"stage": k, "ms_per_booking": v} for k, v in stages.items()],
+        "refusal": {"statuses": [409], "median_ms": 5.0, "stages": []},
+    }  # fmt: skip
+
+
+def test_the_levers_name_what_is_left_not_what_is_done(tmp_path: Path) -> None:
+    _widget_stats(tmp_path / "widget_stats.csv", booking_p95=260, availability_p95=190)
+    hot = [
+        _record(scenario="hotslot", seq=i, http_status=201 if i < 2 else 409,
+                final_status="confirmed" if i < 2 else "", error_code="" if i < 2 else "CAPACITY_EXCEEDED",
+                submit_ms=4000.0, reason="confirmed" if i < 2 else "capacity_exceeded")
+        for i in range(10)
+    ]  # fmt: skip
+    write_records(tmp_path / "hotslot_bookings.jsonl", hot)
+    summary = {
+        "plan": {"widget_users": 16, "hot_users": 10},
+        "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
+        "stack": {"started_here": True, "web_workers": 2, "web_threads": 4},
+        "compare": SYNTHETIC_COMPARE,
+        "anatomy": _anatomy(),
+        "hotslot": {"jobs": 10, "wall_s": 5.0, "production_throttles": True, "floor": {"last_answer_s": 0.5},
+                    "checks": {"unanswered": 0, "last_answer_s": 5.0, "throttled": 0}},
+        "integrity_after": {"ok": True, "violations": {"overlap": 0, "over_capacity": 0}},
+    }  # fmt: skip
+
+    text = "\n".join(build_report(tmp_path, summary))
+
+    for old in OLD_LEVER_TEXTS:
+        assert old not in text
+    targets = text[text.index("## DESIGN §10 targets") : text.index("## Widget")]
+    assert "a direct booking takes 17.0 ms: 11 SQL statements, 1 commit and Redis round trips" in targets
+    assert "most of the p95 is not the request's own work but sharing 2 cores" in targets
+    assert "A cache hit is 1 statement" in targets and "A miss" in targets
+    assert "8 of 10 answers were refusals" in targets and "no lock and no commit" in targets
+    assert (
+        "≈ 200 a second per core" in targets
+        and "the same client against a do-nothing server needs 0.5 s" in targets
+    )
+    levers = text[text.index("## What would close the gaps") : text.index("## Artefacts")]
+    assert "1. **More cores, more web nodes.**" in levers and "PgBouncer" in levers
+    assert "2. **Less framework work per booking.**" in levers and "the other ≈ 16.0 ms are Python" in levers
+    assert "3. **One Redis round trip instead of three.**" in levers and "(1.5 + 1.0 + 0.5 ms" in levers
+    assert "per-process flag cache" in levers and "one pipeline" in levers
+    assert "4. **Availability hits without serialisers.**" in levers
+
+
+def test_no_lever_is_listed_when_every_target_is_met(tmp_path: Path) -> None:
+    _widget_stats(tmp_path / "widget_stats.csv", booking_p95=60, availability_p95=20)
+    summary = {
+        "plan": {"widget_users": 16},
+        "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
+        "stack": {"started_here": True},
+        "anatomy": _anatomy(),
+    }
+
+    text = "\n".join(build_report(tmp_path, summary))
+
+    levers = text[text.index("## What would close the gaps") : text.index("## Artefacts")]
+    assert "nothing to close" in levers and "1. " not in levers
+    assert "Headroom left." in text

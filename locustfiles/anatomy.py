@@ -53,7 +53,7 @@ REFUSAL_STAGES: tuple[tuple[str, str, str], ...] = (
     ("refuse_if_known_full (cached day, no lock)", "bookings/services/create.py", "refuse_if_known_full"),
     ("booking_create (lock + read, then refused)", "bookings/services/create.py", "booking_create"),
     ("  lock_service_days", "bookings/locking.py", "lock_service_days"),
-    ("_with_alternatives (nearest bookable times)", "bookings/api/views.py", "_with_alternatives"),
+    ("add_alternatives (nearest bookable times)", "bookings/availability.py", "add_alternatives"),
     ("  availability_day_cached", "bookings/availability.py", "availability_day_cached"),
     ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
 )

@@ -39,7 +39,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("    lock_service_days", "bookings/locking.py", "lock_service_days"),
     ("    read_day_state (one read under the lock)", "bookings/snapshots.py", "read_day_state"),
     ("    plan_tables (pure planner)", "allocator/planner.py", "plan_tables"),
-    ("    _insert_windows (occupancy rows)", "bookings/services/admission.py", "_insert_windows"),
+    ("    assign_windows (occupancy rows)", "bookings/services/planning.py", "assign_windows"),
     ("  store_admission_telemetry", "bookings/services/admission.py", "store_admission_telemetry"),
     ("  _booking_answer (built from memory)", "bookings/api/views.py", "_booking_answer"),
     ("  idempotency_complete (stored answer)", "bookings/services/idempotency.py", "idempotency_complete"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import time
 from typing import Any
 
 from django.conf import settings
@@ -99,19 +98,22 @@ class EventBuffer:
 
     For capacity refusals: a burst for a popular slot refuses hundreds of guests a second, and one
     INSERT and commit each would be most of what a refusal costs. An event waits at most
-    ``flush_seconds``; those of a process killed within that second are lost (refusals leave no
-    booking behind, and /metrics has counted them already). Flushed at exit too.
+    TELEMETRY_BUFFER_SECONDS; those of a process killed within that time are lost (refusals leave
+    no booking behind, and /metrics has counted them already). Flushed at exit too. The flushing
+    thread runs only while events wait: it stops once the buffer is empty.
     """
 
     def __init__(self) -> None:
         self._events: list[ObservabilityEvent] = []
         self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, event: ObservabilityEvent) -> None:
         with self._lock:
             self._events.append(event)
-            if self._thread is None or not self._thread.is_alive():  # none yet, or lost in a fork
+            if self._thread is None or not self._thread.is_alive():  # none running, or lost in a fork
+                self._wake.clear()
                 self._thread = threading.Thread(target=self._run, name="event-buffer", daemon=True)
                 self._thread.start()
 
@@ -121,17 +123,23 @@ class EventBuffer:
             events, self._events = self._events, []
         if events:
             ObservabilityEvent.objects.bulk_create(events)
+        self._wake.set()  # a flusher waiting for its turn need not wait any longer
         return len(events)
 
     def _run(self) -> None:
         while True:
-            time.sleep(settings.TELEMETRY_BUFFER_SECONDS)
+            self._wake.wait(settings.TELEMETRY_BUFFER_SECONDS)
             try:
                 self.flush()
             except Exception:  # telemetry must never take a process down
                 logger.exception("could not store buffered events")
             finally:
                 connection.close()  # hand this thread's connection back to the pool
+            with self._lock:
+                if not self._events:
+                    self._thread = None
+                    return
+                self._wake.clear()
 
 
 buffer = EventBuffer()

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from bookings.models import Restaurant
 from bookings.tests.api.conftest import booking_body, post_booking
 from bookings.tests.helpers import evening
-from observability.events import buffer, build_event
+from observability.events import EventBuffer, build_event
 from observability.models import ObservabilityEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,15 +39,21 @@ def test_a_refusal_from_the_cached_day_writes_nothing_and_its_event_arrives_with
         time.sleep(0.05)
 
 
-def test_flush_stores_what_waits_in_one_statement(settings: Any) -> None:
+def test_flush_stores_what_waits_in_one_statement_and_the_flusher_stops(settings: Any) -> None:
     settings.TELEMETRY_BUFFER_SECONDS = 60  # the thread would wait a minute: only flush() stores them
+    events = EventBuffer()
     for party in (2, 4, 6):
-        buffer.add(build_event("booking.capacity_exceeded", restaurant_id=None, party_size=party))
+        events.add(build_event("booking.capacity_exceeded", restaurant_id=None, party_size=party))
 
     with CaptureQueriesContext(connection) as captured:
-        assert buffer.flush() == 3
+        assert events.flush() == 3
 
     inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 1
     assert sorted(e.context["party_size"] for e in ObservabilityEvent.objects.all()) == [2, 4, 6]
-    assert buffer.flush() == 0
+    assert events.flush() == 0
+    # Woken by flush(), the flusher finds nothing left and stops: no thread outlives the test.
+    deadline = time.monotonic() + 5
+    while events._thread is not None:
+        assert time.monotonic() < deadline, "the flusher thread did not stop"
+        time.sleep(0.01)

@@ -30,6 +30,11 @@ T0 = datetime(2025, 6, 1, 18, 0)
 HOUR = timedelta(hours=1)
 SECTIONS = ("main", "terrace", "bar")
 
+# The default 50 ms enumeration budget is wall-clock time: on a loaded machine a descheduled test
+# process could see it run out on a four-table floor. Tests of the ranking get all the time they
+# need; the timeout itself is tested with injected timers.
+UNHURRIED = PlannerSettings(enumeration_timeout_ms=60_000.0)
+
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
@@ -323,7 +328,7 @@ def test_a_budget_blown_mid_enumeration_keeps_what_was_found() -> None:
     assert decision.truncated
     assert decision.subsets_explored > 0
     for plan in all_plans(decision):
-        assert_valid(plan, floor(tables, edges), request(6), PlannerSettings())
+        assert_valid(plan, floor(tables, edges), request(6), UNHURRIED)
 
 
 def test_a_truncated_search_keeps_the_best_single_table() -> None:
@@ -337,7 +342,7 @@ def test_a_truncated_search_keeps_the_best_single_table() -> None:
 
 def test_a_free_exact_single_table_beats_a_combination() -> None:
     fl = floor([table(1, 4), table(2, 4), table(3, 8)], chain([1, 2]))
-    decision = plan_tables(fl, request(8), PlannerSettings())
+    decision = plan_tables(fl, request(8), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (3,)
     assert decision.runners_up[0].table_ids == (1, 2)
@@ -345,7 +350,7 @@ def test_a_free_exact_single_table_beats_a_combination() -> None:
 
 def test_it_prefers_the_smallest_waste() -> None:
     fl = floor([table(1, 8), table(2, 6), table(3, 4)])
-    decision = plan_tables(fl, request(5), PlannerSettings())
+    decision = plan_tables(fl, request(5), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (2,)
     assert decision.plan.seat_waste == 1
@@ -353,14 +358,14 @@ def test_it_prefers_the_smallest_waste() -> None:
 
 def test_it_joins_tables_when_that_wastes_fewer_seats() -> None:
     fl = floor([table(1, 8), table(2, 4), table(3, 2)], chain([2, 3]))
-    decision = plan_tables(fl, request(6), PlannerSettings())
+    decision = plan_tables(fl, request(6), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (2, 3)
 
 
 def test_it_prefers_fewer_tables_at_equal_waste() -> None:
     fl = floor([table(1, 2), table(2, 2), table(3, 2), table(4, 4), table(5, 2)], chain([1, 2, 3, 4, 5]))
-    decision = plan_tables(fl, request(6), PlannerSettings())
+    decision = plan_tables(fl, request(6), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids in {(3, 4), (4, 5)}
 
@@ -368,7 +373,7 @@ def test_it_prefers_fewer_tables_at_equal_waste() -> None:
 def test_it_keeps_the_big_table_free_for_a_big_party() -> None:
     # Ten guests: 6 + 4 or 8 + 2 waste nothing; the 8-top is worth keeping.
     fl = floor([table(1, 8), table(2, 2), table(3, 6), table(4, 4)], [(1, 2), (2, 3), (3, 4)])
-    decision = plan_tables(fl, request(10), PlannerSettings())
+    decision = plan_tables(fl, request(10), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (3, 4)
 
@@ -376,7 +381,7 @@ def test_it_keeps_the_big_table_free_for_a_big_party() -> None:
 def test_it_keeps_joinable_tables_free() -> None:
     # Table 2 sits in the middle of a free chain; table 4 joins nothing.
     fl = floor([table(1, 4), table(2, 4), table(3, 4), table(4, 4, combinable=False)], chain([1, 2, 3]))
-    decision = plan_tables(fl, request(4), PlannerSettings())
+    decision = plan_tables(fl, request(4), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (4,)
     assert decision.runners_up[-1].table_ids == (2,)
@@ -384,7 +389,7 @@ def test_it_keeps_joinable_tables_free() -> None:
 
 def test_it_honours_the_preferred_section_between_equals() -> None:
     fl = floor([table(1, 4, section="main"), table(2, 4, section="terrace")])
-    decision = plan_tables(fl, request(4, section="terrace"), PlannerSettings())
+    decision = plan_tables(fl, request(4, section="terrace"), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (2,)
     assert decision.plan.score_parts["section_mismatch"] == 0
@@ -394,7 +399,7 @@ def test_it_honours_the_preferred_section_between_equals() -> None:
 def test_it_packs_a_booking_against_an_earlier_one() -> None:
     # Same size, same shape; table 2 stays free all evening for someone else.
     fl = floor([table(1, 4), table(2, 4)], busy={1: ((at(-120), at(0)),)})
-    decision = plan_tables(fl, request(4), PlannerSettings())
+    decision = plan_tables(fl, request(4), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (1,)
     assert decision.plan.score_parts["idle_minutes"] < decision.runners_up[0].score_parts["idle_minutes"]
@@ -402,12 +407,12 @@ def test_it_packs_a_booking_against_an_earlier_one() -> None:
 
 def test_an_empty_window_blocks_nothing() -> None:
     fl = floor([table(1, 4)], busy={1: ((at(30), at(30)),)})
-    assert plan_tables(fl, request(4), PlannerSettings()).plan is not None
+    assert plan_tables(fl, request(4), UNHURRIED).plan is not None
 
 
 def test_touching_windows_do_not_overlap() -> None:
     fl = floor([table(1, 4)], busy={1: ((at(-120), at(0)), (at(120), at(240)))})
-    decision = plan_tables(fl, request(4, start=0, minutes=120), PlannerSettings())
+    decision = plan_tables(fl, request(4, start=0, minutes=120), UNHURRIED)
     assert decision.plan is not None
 
 
@@ -416,7 +421,7 @@ def test_it_never_uses_busy_inactive_or_foreign_tables() -> None:
         [table(1, 4, active=False), table(2, 4, restaurant_id=RID + 1), table(3, 4), table(4, 6)],
         busy={3: ((at(60), at(90)),)},
     )
-    decision = plan_tables(fl, request(4), PlannerSettings())
+    decision = plan_tables(fl, request(4), UNHURRIED)
     assert decision.plan is not None
     assert decision.plan.table_ids == (4,)
 
@@ -438,7 +443,7 @@ def test_it_respects_max_merge_tables() -> None:
 
 def test_it_joins_only_adjacent_tables_when_adjacency_is_required() -> None:
     fl = floor([table(1, 4), table(2, 4), table(3, 4)], [(1, 2)])
-    assert plan_tables(fl, request(12), PlannerSettings()).plan is None
+    assert plan_tables(fl, request(12), UNHURRIED).plan is None
     decision = plan_tables(fl, request(12), PlannerSettings(require_adjacency=False))
     assert decision.plan is not None
     assert decision.plan.table_ids == (1, 2, 3)
@@ -446,22 +451,22 @@ def test_it_joins_only_adjacent_tables_when_adjacency_is_required() -> None:
 
 def test_it_never_joins_a_non_combinable_table() -> None:
     fl = floor([table(1, 4), table(2, 4, combinable=False)], chain([1, 2]))
-    decision = plan_tables(fl, request(8), PlannerSettings())
+    decision = plan_tables(fl, request(8), UNHURRIED)
     assert decision.plan is None
 
 
 def test_it_says_why_there_is_no_plan() -> None:
     fl = floor([table(1, 4)], busy={1: ((at(0), at(60)),)})
-    assert plan_tables(fl, request(4), PlannerSettings()).failure_reason == FAILURE_BUSY
-    assert plan_tables(fl, request(9), PlannerSettings()).failure_reason == FAILURE_NO_FIT
-    assert plan_tables(fl, request(0), PlannerSettings()).failure_reason == FAILURE_INVALID_REQUEST
-    assert plan_tables(fl, request(2, minutes=0), PlannerSettings()).failure_reason == FAILURE_INVALID_REQUEST
-    assert plan_tables(floor([]), request(2), PlannerSettings()).failure_reason == FAILURE_NO_TABLES
+    assert plan_tables(fl, request(4), UNHURRIED).failure_reason == FAILURE_BUSY
+    assert plan_tables(fl, request(9), UNHURRIED).failure_reason == FAILURE_NO_FIT
+    assert plan_tables(fl, request(0), UNHURRIED).failure_reason == FAILURE_INVALID_REQUEST
+    assert plan_tables(fl, request(2, minutes=0), UNHURRIED).failure_reason == FAILURE_INVALID_REQUEST
+    assert plan_tables(floor([]), request(2), UNHURRIED).failure_reason == FAILURE_NO_TABLES
 
 
 def test_the_reason_explains_the_choice() -> None:
     fl = floor([table(1, 4), table(2, 6)])
-    reason = plan_tables(fl, request(4), PlannerSettings()).as_reason()
+    reason = plan_tables(fl, request(4), UNHURRIED).as_reason()
     assert reason["outcome"] == "planned"
     plan = reason["plan"]
     assert isinstance(plan, dict)
@@ -470,4 +475,4 @@ def test_the_reason_explains_the_choice() -> None:
     runners_up = reason["runners_up"]
     assert isinstance(runners_up, list)
     assert runners_up[0]["labels"] == ["T2"]
-    assert reason["settings"] == PlannerSettings().as_dict()
+    assert reason["settings"] == UNHURRIED.as_dict()

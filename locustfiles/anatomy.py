@@ -24,25 +24,23 @@ from typing import Any
 
 from locustfiles.common import booking_body, percentile, slot_grid
 
-# The stages of POST /api/v1/bookings, as (label, file suffix, function name), outermost first.
+# The stages of POST /api/v1/bookings, outermost first. Our own stages are the named spans the code
+# declares (observability/spans.py); the framework's and the driver's are found under cProfile by
+# their (public, library) function names: (label, "span", stage) or (label, file suffix, function).
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("Django handler: middleware + view", "django/test/client.py", "__call__"),
-    ("BookingCreateView.post", "bookings/api/views.py", "post"),
     ("throttles (Redis, one round trip)", "rest_framework/views.py", "check_throttles"),
     ("restaurant id + versions (one statement)", "bookings/config.py", "restaurant_versions"),
     ("flags.get_all (Redis, once)", "flags/__init__.py", "get_all"),
-    ("refuse_if_known_full (cached day)", "bookings/services/create.py", "refuse_if_known_full"),
-    ("booking_create (the one transaction)", "bookings/services/create.py", "booking_create"),
-    ("  idempotency_claim (INSERT … ON CONFLICT)", "bookings/services/idempotency.py", "idempotency_claim"),
-    ("  admit_in_transaction", "bookings/services/admission.py", "admit_in_transaction"),
-    ("    resolve_slot (cached configuration)", "bookings/slots.py", "resolve_slot"),
-    ("    lock_service_days", "bookings/locking.py", "lock_service_days"),
-    ("    read_day_state (one read under the lock)", "bookings/snapshots.py", "read_day_state"),
-    ("    plan_tables (pure planner)", "allocator/planner.py", "plan_tables"),
-    ("    assign_windows (occupancy rows)", "bookings/services/planning.py", "assign_windows"),
-    ("  store_admission_telemetry", "bookings/services/admission.py", "store_admission_telemetry"),
-    ("  _booking_answer (built from memory)", "bookings/api/views.py", "_booking_answer"),
-    ("  idempotency_complete (stored answer)", "bookings/services/idempotency.py", "idempotency_complete"),
+    ("refuse_if_known_full (cached day)", "span", "booking.cached_refusal"),
+    ("booking_create (the one transaction)", "span", "booking.transaction"),
+    ("  idempotency_claim (INSERT … ON CONFLICT)", "span", "booking.claim"),
+    ("  admission: lock", "span", "admission.lock"),
+    ("  admission: read under the lock", "span", "admission.read"),
+    ("  admission: capacity and planner", "span", "admission.plan"),
+    ("  admission: write (booking, tables)", "span", "admission.write"),
+    ("  store_admission_telemetry", "span", "booking.telemetry"),
+    ("  _booking_answer + stored answer (from memory)", "span", "booking.answer"),
     ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
     ("transaction commits (psycopg commit)", "psycopg/connection.py", "commit"),
 )
@@ -50,13 +48,24 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 # The stages of a refused booking (409 CAPACITY_EXCEEDED with alternatives).
 REFUSAL_STAGES: tuple[tuple[str, str, str], ...] = (
     ("Django handler: middleware + view", "django/test/client.py", "__call__"),
-    ("refuse_if_known_full (cached day, no lock)", "bookings/services/create.py", "refuse_if_known_full"),
-    ("booking_create (lock + read, then refused)", "bookings/services/create.py", "booking_create"),
-    ("  lock_service_days", "bookings/locking.py", "lock_service_days"),
-    ("add_alternatives (nearest bookable times)", "bookings/availability.py", "add_alternatives"),
+    ("refuse_if_known_full (cached day, no lock)", "span", "booking.cached_refusal"),
+    ("booking_create (lock + read, then refused)", "span", "booking.transaction"),
+    ("  lock_service_days", "span", "admission.lock"),
+    ("add_alternatives (nearest bookable times)", "span", "booking.alternatives"),
     ("  availability_day_cached", "bookings/availability.py", "availability_day_cached"),
     ("all SQL round trips (psycopg execute)", "psycopg/cursor.py", "execute"),
 )
+
+
+def _stage_ms(
+    stages: tuple[tuple[str, str, str], ...], raw: dict[Any, Any], spans: dict[str, float], count: int
+) -> list[dict[str, Any]]:
+    """Return each stage's milliseconds per request: from the spans, or from cProfile's totals."""
+    rows = []
+    for label, where, name in stages:
+        seconds = spans.get(name, 0.0) if where == "span" else _cumulative(raw, where, name)
+        rows.append({"stage": label, "ms_per_booking": seconds * 1000 / max(1, count)})
+    return rows
 
 
 def _cumulative(raw: dict[Any, Any], suffix: str, name: str) -> float:
@@ -133,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from observability.spans import collect_spans
+
     client = Client()
     slots = slot_grid(clock_time(17, 0), clock_time(21, 0))
     bodies = [
@@ -178,16 +189,14 @@ def main(argv: list[str] | None = None) -> int:
 
     profiler = cProfile.Profile()
     profiled_ms: list[float] = []
-    for body in bodies[2 + args.count :]:
-        profiler.enable()
-        _, elapsed_ms = _post(client, body)
-        profiler.disable()
-        profiled_ms.append(elapsed_ms)
+    with collect_spans() as spans:
+        for body in bodies[2 + args.count :]:
+            profiler.enable()
+            _, elapsed_ms = _post(client, body)
+            profiler.disable()
+            profiled_ms.append(elapsed_ms)
     raw: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    stages = [
-        {"stage": label, "ms_per_booking": _cumulative(raw, suffix, name) * 1000 / max(1, len(profiled_ms))}
-        for label, suffix, name in STAGES
-    ]
+    stages = _stage_ms(STAGES, raw, spans, len(profiled_ms))
 
     refusal: dict[str, Any] = {}
     if args.full_restaurant and args.full_date:
@@ -201,19 +210,16 @@ def main(argv: list[str] | None = None) -> int:
         _post(client, refused)
         plain = [_post(client, refused) for _ in range(args.count // 2)]
         refusal_profiler = cProfile.Profile()
-        refusal_profiler.enable()
-        for _ in range(args.count // 2):
-            _post(client, refused)
-        refusal_profiler.disable()
+        with collect_spans() as refusal_spans:
+            refusal_profiler.enable()
+            for _ in range(args.count // 2):
+                _post(client, refused)
+            refusal_profiler.disable()
         refusal_raw: dict[Any, Any] = pstats.Stats(refusal_profiler).stats  # type: ignore[attr-defined]
-        per = max(1, args.count // 2)
         refusal = {
             "statuses": sorted({status for status, _ in plain}),
             "median_ms": percentile([ms for _, ms in plain], 0.5),
-            "stages": [
-                {"stage": label, "ms_per_booking": _cumulative(refusal_raw, suffix, name) * 1000 / per}
-                for label, suffix, name in REFUSAL_STAGES
-            ],
+            "stages": _stage_ms(REFUSAL_STAGES, refusal_raw, refusal_spans, args.count // 2),
         }
 
     def median(key: str) -> float | None:

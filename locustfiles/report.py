@@ -874,7 +874,7 @@ def _py_spy_share(profile: dict[str, Any], marker: str) -> float | None:
 
 
 def _anatomy_ms(anatomy: dict[str, Any], label: str) -> float | None:
-    """Return the cProfile ms per booking of the anatomy stage whose label starts with ``label``."""
+    """Return the ms per booking (span or cProfile) of the anatomy stage whose label starts with ``label``."""
     return next(
         (s["ms_per_booking"] for s in anatomy.get("stages", []) if s["stage"].strip().startswith(label)),
         None,
@@ -1378,9 +1378,9 @@ def _levers(
             )
             + "The three ORM inserts (booking, occupancy rows, attempt"
             + (
-                f"; occupancy {fmt(_anatomy_ms(anatomy, '_insert_windows'))} ms, telemetry "
+                f"; booking and tables {fmt(_anatomy_ms(anatomy, 'admission: write'))} ms, telemetry "
                 f"{fmt(_anatomy_ms(anatomy, 'store_admission_telemetry'))} ms"
-                if _anatomy_ms(anatomy, "_insert_windows") is not None
+                if _anatomy_ms(anatomy, "admission: write") is not None
                 else ""
             )
             + ") could be built directly, as the locked read already is; the answer is rendered twice "

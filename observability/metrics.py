@@ -60,6 +60,12 @@ BOOKING_LATENCY = Histogram(
     "Time to answer POST /api/v1/bookings, admission and inline allocation included.",
     buckets=BOOKING_BUCKETS,
 )
+STAGE_SECONDS = Histogram(
+    "reservex_stage_seconds",
+    "Time in each named stage of the booking path (observability.spans.STAGES).",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 AVAILABILITY_LATENCY = Histogram(
     "reservex_availability_request_seconds",
     "Time to answer GET /api/v1/restaurants/{slug}/availability.",

@@ -47,6 +47,7 @@ from bookings.snapshots import (
 )
 from observability.events import build_event, record_events
 from observability.models import AllocationAttempt, ObservabilityEvent
+from observability.spans import span
 
 logger = logging.getLogger(__name__)
 
@@ -103,25 +104,26 @@ def admit_in_transaction(
     config, slot, state = lock_and_read(config, request.starts_at, request.party_size, now=now, hold=hold)
     restaurant = config.restaurant
     decision: Decision | None = None
-    try:
-        capacity = check_capacity(
-            restaurant,
-            slot,
-            request.party_size,
-            seatings=state.seatings(slot.starts_at, slot.ends_at, request.hold_id),
-            flag_values=flag_values,
-            staff_override=staff_override,
-        )
-        if hold is None:
-            decision = plan_on_state(
-                config, state, slot, request.party_size, flag_values=flag_values, now=now
+    with span("admission.plan"):
+        try:
+            capacity = check_capacity(
+                restaurant,
+                slot,
+                request.party_size,
+                seatings=state.seatings(slot.starts_at, slot.ends_at, request.hold_id),
+                flag_values=flag_values,
+                staff_override=staff_override,
             )
-    except CapacityExceeded as exc:
-        # What the refusal saw under the lock: the freshest key for the day's cached answer.
-        exc.seen_versions = RestaurantVersions(
-            restaurant_id=restaurant.pk, config_version=config.version, day_version=state.day_version
-        )
-        raise
+            if hold is None:
+                decision = plan_on_state(
+                    config, state, slot, request.party_size, flag_values=flag_values, now=now
+                )
+        except CapacityExceeded as exc:
+            # What the refusal saw under the lock: the freshest key for the day's cached answer.
+            exc.seen_versions = RestaurantVersions(
+                restaurant_id=restaurant.pk, config_version=config.version, day_version=state.day_version
+            )
+            raise
     confirmed = hold is not None or assign
     booking = Booking(
         restaurant=restaurant,
@@ -144,42 +146,43 @@ def admit_in_transaction(
             else None
         ),
     )
-    booking.save(force_insert=True)
-    admission = Admission(booking=booking, capacity=capacity)
-    if hold is not None:
-        admission.tables = _convert_hold(hold, booking, layout=config.layout)
-        admission.events.append(
-            build_event(
-                "hold.converted", restaurant_id=restaurant.pk, booking_id=booking.pk, hold_id=str(hold.pk)
+    with span("admission.write"):
+        booking.save(force_insert=True)
+        admission = Admission(booking=booking, capacity=capacity)
+        if hold is not None:
+            admission.tables = _convert_hold(hold, booking, layout=config.layout)
+            admission.events.append(
+                build_event(
+                    "hold.converted", restaurant_id=restaurant.pk, booking_id=booking.pk, hold_id=str(hold.pk)
+                )
             )
-        )
-        # An attempt like any other, so the dashboard and /metrics count the widget's bookings.
-        held_plan = (hold.allocation_reason or {}).get("plan") or {}
-        admission.first_attempt = AttemptResult(
-            outcome=AllocationAttempt.Outcome.ASSIGNED,
-            attempt=1,
-            total_ms=(time.perf_counter() - started) * 1000,
-            tables=tuple(admission.tables),
-            seat_waste=held_plan["seats"] - request.party_size if "seats" in held_plan else None,
-        )
-        admission.attempt_mode = AllocationAttempt.Mode.HOLD
-        admission.attempts.append(admission.first_attempt)
-    elif assign and decision is not None and decision.plan is not None:
-        if assign_windows(booking, decision.plan.table_ids):
-            outcome = AllocationAttempt.Outcome.ASSIGNED
-            admission.tables = sorted(decision.plan.labels)
-        else:
-            outcome = AllocationAttempt.Outcome.CONFLICT
-            Booking.objects.filter(pk=booking.pk).update(
-                status=Booking.Status.PENDING, confirmed_at=None, allocation_reason=None
+            # An attempt like any other, so the dashboard and /metrics count the widget's bookings.
+            held_plan = (hold.allocation_reason or {}).get("plan") or {}
+            admission.first_attempt = AttemptResult(
+                outcome=AllocationAttempt.Outcome.ASSIGNED,
+                attempt=1,
+                total_ms=(time.perf_counter() - started) * 1000,
+                tables=tuple(admission.tables),
+                seat_waste=held_plan["seats"] - request.party_size if "seats" in held_plan else None,
             )
-            booking.status, booking.confirmed_at, booking.allocation_reason = (
-                Booking.Status.PENDING,
-                None,
-                None,
-            )
-        admission.first_attempt = attempt_result(outcome, 1, started, decision)
-        admission.attempts.append(admission.first_attempt)
+            admission.attempt_mode = AllocationAttempt.Mode.HOLD
+            admission.attempts.append(admission.first_attempt)
+        elif assign and decision is not None and decision.plan is not None:
+            if assign_windows(booking, decision.plan.table_ids):
+                outcome = AllocationAttempt.Outcome.ASSIGNED
+                admission.tables = sorted(decision.plan.labels)
+            else:
+                outcome = AllocationAttempt.Outcome.CONFLICT
+                Booking.objects.filter(pk=booking.pk).update(
+                    status=Booking.Status.PENDING, confirmed_at=None, allocation_reason=None
+                )
+                booking.status, booking.confirmed_at, booking.allocation_reason = (
+                    Booking.Status.PENDING,
+                    None,
+                    None,
+                )
+            admission.first_attempt = attempt_result(outcome, 1, started, decision)
+            admission.attempts.append(admission.first_attempt)
     # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
     profile: dict[str, Any] = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
     admission.events.append(

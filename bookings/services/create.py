@@ -52,6 +52,7 @@ from bookings.tasks import enqueue_allocation
 from flags.registry import INLINE_TIMEOUT_CEILING_MS
 from observability import metrics
 from observability.events import record_event
+from observability.spans import span
 
 logger = logging.getLogger(__name__)
 
@@ -144,22 +145,35 @@ def booking_submit(
     local = request.starts_at.astimezone(config.tz)
     local_date, local_time = local.date(), local.time().replace(tzinfo=None)
     try:
-        if request.hold_id is None:
-            refuse_if_known_full(
-                versions=versions,
+        with span("booking.submit"):
+            if request.hold_id is None:
+                with span("booking.cached_refusal"):
+                    refuse_if_known_full(
+                        versions=versions,
+                        config=config,
+                        request=request,
+                        local_date=local_date,
+                        local_time=local_time,
+                        flag_values=flag_values,
+                    )
+            return booking_create(
                 config=config,
                 request=request,
-                local_date=local_date,
-                local_time=local_time,
+                idempotency=idempotency,
+                render=render,
                 flag_values=flag_values,
             )
-        return booking_create(
-            config=config, request=request, idempotency=idempotency, render=render, flag_values=flag_values
-        )
     except (CapacityExceeded, SlotUnavailable) as exc:
-        add_alternatives(
-            exc, versions, local_date, local_time, request.party_size, config=config, flag_values=flag_values
-        )
+        with span("booking.alternatives"):
+            add_alternatives(
+                exc,
+                versions,
+                local_date,
+                local_time,
+                request.party_size,
+                config=config,
+                flag_values=flag_values,
+            )
         raise
 
 
@@ -209,9 +223,10 @@ def booking_create(
     with inline_gate.enter() as may_run_inline:
         run_inline = may_run_inline and budget_ms > 0
         try:
-            with busy_means_retry(), transaction.atomic(durable=True):
+            with span("booking.transaction"), busy_means_retry(), transaction.atomic(durable=True):
                 if idempotency is not None:
-                    claim = idempotency_claim(restaurant_id=restaurant.pk, request=idempotency, now=now)
+                    with span("booking.claim"):
+                        claim = idempotency_claim(restaurant_id=restaurant.pk, request=idempotency, now=now)
                     if isinstance(claim, StoredResponse):
                         return claim
                     if isinstance(claim, Booking):
@@ -235,14 +250,16 @@ def booking_create(
                         outcome.fallback_reason = "shed_overload"
                     elif budget_ms <= 0:
                         outcome.fallback_reason = "budget_spent"
-                store_admission_telemetry(admission)
+                with span("booking.telemetry"):
+                    store_admission_telemetry(admission)
                 finished = outcome.confirmed or outcome.fallback_reason is not None
                 if finished and key_id is not None and render is not None:
                     outcome.inline_ms = (time.perf_counter() - started) * 1000
-                    status, body = render(outcome)
-                    idempotency_complete(
-                        key_id=key_id, booking_id=outcome.booking.pk, status=status, body=body
-                    )
+                    with span("booking.answer"):
+                        status, body = render(outcome)
+                        idempotency_complete(
+                            key_id=key_id, booking_id=outcome.booking.pk, status=status, body=body
+                        )
                 elif key_id is not None:
                     # Still assigning: bind the key, so a retry answers with this booking.
                     IdempotencyKey.objects.filter(pk=key_id).update(booking_id=outcome.booking.pk)

@@ -46,6 +46,7 @@ from bookings.snapshots import (
 )
 from observability import metrics
 from observability.events import record_event, record_event_soon
+from observability.spans import span
 
 logger = logging.getLogger(__name__)
 
@@ -262,16 +263,18 @@ def lock_and_read(
         slot = resolve_slot(restaurant, starts_at, party_size, now=now, config=config)
         if hold is not None:
             slot = replace(slot, ends_at=hold.ends_at)  # the booking keeps the held window
-        lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
-        state = read_day_state(
-            restaurant.pk,
-            slot.starts_at,
-            slot.ends_at,
-            now=now,
-            with_windows=hold is None,
-            context=PLANNER_CONTEXT,
-            day=slot.local_date,
-        )
+        with span("admission.lock"):
+            lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
+        with span("admission.read"):
+            state = read_day_state(
+                restaurant.pk,
+                slot.starts_at,
+                slot.ends_at,
+                now=now,
+                with_windows=hold is None,
+                context=PLANNER_CONTEXT,
+                day=slot.local_date,
+            )
         if state.config_version == config.version:
             break
         # Changed since this process cached it: judge again by the configuration now in force.

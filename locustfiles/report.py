@@ -123,6 +123,35 @@ def counter(metrics: dict[str, float], name: str) -> dict[str, float]:
     return {key[len(name) :]: value for key, value in metrics.items() if key.startswith(f"{name}{{")}
 
 
+def span_stages(metrics: dict[str, float]) -> list[dict[str, Any]]:
+    """Return the named spans (reservex_stage_seconds{stage}) of a metrics delta: count and mean ms."""
+    rows = []
+    for key, total in metrics.items():
+        if key.startswith("reservex_stage_seconds_sum{stage="):
+            stage = key[len("reservex_stage_seconds_sum{stage=") : -1]
+            count = metrics.get(f"reservex_stage_seconds_count{{stage={stage}}}", 0.0)
+            if count:
+                rows.append({"stage": stage, "count": count, "mean_ms": 1000 * total / count})
+    return sorted(rows, key=lambda row: -row["mean_ms"])
+
+
+def _span_section(rows: list[dict[str, Any]], level: Any) -> list[str]:
+    """Return the server's own account of where a booking's time went, from the declared spans."""
+    if not rows:
+        return []
+    return [
+        f"The server's named stages during slot-fill at concurrency {level} (`observability/spans.py`, "
+        "`reservex_stage_seconds` from /metrics; nested stages are included in their parents, waits "
+        "for the lock in `admission.lock`):",
+        "",
+        *table(
+            ["stage", "times", "mean ms"],
+            [[row["stage"], fmt(row["count"], 0), fmt(row["mean_ms"], 2)] for row in rows],
+        ),
+        "",
+    ]
+
+
 # --- py-spy --------------------------------------------------------------------------------------
 
 
@@ -650,6 +679,8 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
     # --- the slowest stage
     lines += ["## Where the time goes: the slowest stage", ""]
     lines += _stage_section(levels, anatomy, profile)
+    top_metrics = (summary.get("slotfill") or [{}])[-1].get("metrics", {})
+    lines += _span_section(span_stages(top_metrics), (summary.get("slotfill") or [{}])[-1].get("level"))
 
     # --- pgbench
     lines += ["## End-to-end bookings/s vs the bare SQL of one booking (pgbench)", ""]

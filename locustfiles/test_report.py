@@ -336,3 +336,22 @@ def test_no_lever_is_listed_when_every_target_is_met(tmp_path: Path) -> None:
     levers = text[text.index("## What would close the gaps") : text.index("## Artefacts")]
     assert "nothing to close" in levers and "1. " not in levers
     assert "Headroom left." in text
+
+
+def test_the_named_spans_are_read_from_the_metrics_delta() -> None:
+    from locustfiles.report import span_stages
+
+    metrics = {
+        "reservex_stage_seconds_sum{stage=admission.lock}": 0.6,
+        "reservex_stage_seconds_count{stage=admission.lock}": 20.0,
+        "reservex_stage_seconds_sum{stage=booking.transaction}": 1.0,
+        "reservex_stage_seconds_count{stage=booking.transaction}": 20.0,
+        "reservex_booking_request_seconds_sum{}": 3.0,
+    }
+
+    rows = span_stages(metrics)
+
+    assert [(r["stage"], r["count"], round(r["mean_ms"], 1)) for r in rows] == [
+        ("booking.transaction", 20.0, 50.0),
+        ("admission.lock", 20.0, 30.0),
+    ]

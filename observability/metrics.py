@@ -12,13 +12,16 @@ so rates start from 0 instead of from a missing series (alerts on ratios depend 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from celery.exceptions import Retry
 from prometheus_client import Counter, Gauge, Histogram
+from rest_framework import exceptions as drf_exceptions
 
 logger = logging.getLogger("reservex.metrics")
 
@@ -178,3 +181,35 @@ def track_task(task: str) -> Iterator[None]:
     finally:
         TASK_RUNS.labels(task, outcome).inc()
         TASK_SECONDS.labels(task).observe(time.perf_counter() - started)
+
+
+def observe_booking_requests(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Count a booking view's answers by outcome and time them (BOOKING_REQUESTS, BOOKING_LATENCY).
+
+    The outcome comes from the answer (201 confirmed, 202 pending, a replayed stored answer) or the
+    error: a request that did not validate or parse, a refusal (code CAPACITY_EXCEEDED), another
+    domain error (any other ``code``), else an error.
+    """
+
+    @functools.wraps(handler)
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = handler(*args, **kwargs)
+            outcome = {201: "confirmed", 202: "pending"}.get(response.status_code, "idempotent_replay")
+            if getattr(response, "replayed", False):
+                outcome = "idempotent_replay"
+            return response
+        except (drf_exceptions.ValidationError, drf_exceptions.ParseError):
+            outcome = "validation_error"
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            outcome = "capacity_exceeded" if code == "CAPACITY_EXCEEDED" else "conflict" if code else "error"
+            raise
+        finally:
+            BOOKING_REQUESTS.labels(outcome).inc()
+            BOOKING_LATENCY.observe(time.perf_counter() - started)
+
+    return observed

@@ -22,7 +22,7 @@ import flags
 from bookings.api import serializers as s
 from bookings.availability import add_alternatives, availability_at, availability_day_cached
 from bookings.config import RestaurantConfig, RestaurantVersions, config_at, restaurant_versions
-from bookings.errors import CapacityExceeded, DomainError, SlotUnavailable
+from bookings.errors import CapacityExceeded, SlotUnavailable
 from bookings.models import Booking, Restaurant
 from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
 from bookings.services.admission import BookingRequest
@@ -242,24 +242,9 @@ class BookingCreateView(PublicView):
         },
         summary="Book a table: confirmed inline in milliseconds, or pending while a job finishes",
     )
+    @metrics.observe_booking_requests
     def post(self, request: Request) -> Response:
-        started = clock.perf_counter()
-        outcome_label = "error"
-        try:
-            response = self._create(request)
-            outcome_label = {201: "confirmed", 202: "pending"}.get(response.status_code, "idempotent_replay")
-            if getattr(response, "replayed", False):
-                outcome_label = "idempotent_replay"
-            return response
-        except ValidationError:
-            outcome_label = "validation_error"
-            raise
-        except DomainError as exc:
-            outcome_label = "capacity_exceeded" if isinstance(exc, CapacityExceeded) else "conflict"
-            raise
-        finally:
-            metrics.BOOKING_REQUESTS.labels(outcome_label).inc()
-            metrics.BOOKING_LATENCY.observe(clock.perf_counter() - started)
+        return self._create(request)
 
     def _create(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "").strip()

@@ -222,34 +222,22 @@ def count_admission(admission: Admission) -> None:
 def booking_admit(
     *,
     restaurant: Restaurant,
-    party_size: int,
-    starts_at: datetime,
-    guest_name: str,
-    guest_email: str = "",
-    guest_phone: str = "",
-    notes: str = "",
-    source: str = Booking.Source.WIDGET,
-    hold_id: UUID | None = None,
     assign: bool = True,
     staff_override: bool = False,
     now: datetime | None = None,
+    **fields: Any,
 ) -> Admission:
-    """Admit a booking under the capacity rules and store it with its telemetry, in one commit."""
+    """Admit a booking under the capacity rules and store it with its telemetry, in one commit.
+
+    ``fields`` are those of BookingRequest (party_size, starts_at, guest_name, …): a shorthand for
+    staff tools, tests and benchmarks; the API builds the BookingRequest itself.
+    """
+    request = BookingRequest(**fields)
     now = now or timezone.now()
     started = time.perf_counter()
     # Configuration is read before the lock is taken, to keep the locked section short.
     flag_values = flags.get_all(restaurant)
     config = config_for(restaurant.pk)
-    request = BookingRequest(
-        party_size=party_size,
-        starts_at=starts_at,
-        guest_name=guest_name,
-        guest_email=guest_email,
-        guest_phone=guest_phone,
-        notes=notes,
-        source=source,
-        hold_id=hold_id,
-    )
     try:
         with busy_means_retry(), transaction.atomic(durable=True):
             admission = admit_in_transaction(
@@ -263,7 +251,7 @@ def booking_admit(
             )
             store_admission_telemetry(admission)
     except CapacityExceeded as exc:
-        record_refusal(exc, restaurant.pk, party_size)
+        record_refusal(exc, restaurant.pk, request.party_size)
         raise
     count_admission(admission)
     return admission

@@ -66,6 +66,21 @@ def _config(slug: str) -> RestaurantConfig:
     return config_at(versions.restaurant_id, versions.config_version)
 
 
+def _valid_for_day(
+    serializer_class: type[s.serializers.Serializer[Any]], data: Any, slug: str
+) -> tuple[dict[str, Any], RestaurantVersions]:
+    """Validate a request about one day of a restaurant; return it with the restaurant's versions.
+
+    An unknown restaurant is 404 whatever the rest of the request says.
+    """
+    try:
+        valid = _valid(serializer_class, data)
+    except ValidationError:
+        _versions(slug)
+        raise
+    return valid, _versions(slug, valid["date"])
+
+
 def _valid(serializer_class: type[s.serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -98,12 +113,7 @@ class AvailabilityView(PublicView):
     )
     def get(self, request: Request, slug: str) -> Response:
         started = clock.perf_counter()
-        try:
-            query = _valid(s.AvailabilityQuery, request.query_params)
-        except ValidationError:
-            _versions(slug)  # an unknown restaurant is 404 whatever the query
-            raise
-        versions = _versions(slug, query["date"])
+        query, versions = _valid_for_day(s.AvailabilityQuery, request.query_params, slug)
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
         now = timezone.now()
@@ -160,12 +170,7 @@ class HoldCreateView(PublicView):
         summary="Hold tables for a party while the guest fills in the form",
     )
     def post(self, request: Request, slug: str) -> Response:
-        try:
-            data = _valid(s.HoldIn, request.data)
-        except ValidationError:
-            _versions(slug)  # an unknown restaurant is 404 whatever the body
-            raise
-        versions = _versions(slug, data["date"])
+        data, versions = _valid_for_day(s.HoldIn, request.data, slug)
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
         flag_values = flags.get_all(restaurant)

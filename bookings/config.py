@@ -160,9 +160,3 @@ def restaurant_versions(
     return RestaurantVersions(
         restaurant_id=row[0], config_version=row[1], day_version=row[2], key_used=bool(row[3])
     )
-
-
-def forget_configs() -> None:
-    """Drop every cached configuration (tests that rewrite configuration behind the trigger's back)."""
-    with _cache_lock:
-        _cache.clear()

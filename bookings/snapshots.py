@@ -13,8 +13,8 @@ from django.db.models import Q
 from psycopg.types.range import Range
 
 import flags
-from allocator.capacity import CapacityLimits, EnforcementMode, Seating
-from allocator.planner import FloorSnapshot, PlannerSettings
+from allocator.capacity import CapacityLimits, Seating
+from allocator.planner import PlannerSettings
 from bookings.config import FloorLayout, config_for
 from bookings.models import (
     Booking,
@@ -177,22 +177,6 @@ def occupied_between(
     )
 
 
-def floor_snapshot(
-    restaurant_id: int,
-    starts_at: datetime,
-    ends_at: datetime,
-    *,
-    now: datetime,
-    layout: FloorLayout | None = None,
-) -> FloorSnapshot:
-    """Return the floor with every table's active windows that overlap [starts_at, ends_at)."""
-    layout = layout or floor_layout(restaurant_id)
-    occupied = occupied_between(restaurant_id, starts_at, ends_at, now=now)
-    return FloorSnapshot(
-        restaurant_id=restaurant_id, tables=layout.tables, adjacency=layout.adjacency, busy=occupied.busy
-    )
-
-
 def planner_settings_from(values: Mapping[str, Any]) -> PlannerSettings:
     """Return the planner's settings from the flag values in force (see flags.get_all)."""
     return PlannerSettings(
@@ -206,10 +190,6 @@ def planner_settings_from(values: Mapping[str, Any]) -> PlannerSettings:
 def planner_settings(restaurant: Restaurant) -> PlannerSettings:
     """Return the allocator flags in force for this restaurant (one flag-cache round trip)."""
     return planner_settings_from(flags.get_all(restaurant))
-
-
-def enforcement_mode(restaurant: Restaurant) -> EnforcementMode:
-    return EnforcementMode(flags.get("capacity.enforcement", restaurant))
 
 
 def release_expired_holds(

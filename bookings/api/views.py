@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 import flags
 from bookings.api import serializers as s
 from bookings.availability import add_alternatives, availability_at, availability_day_cached
-from bookings.config import RestaurantConfig, RestaurantVersions, config_at, restaurant_versions
+from bookings.config import RestaurantVersions, config_at, restaurant_versions
 from bookings.errors import CapacityExceeded, SlotUnavailable
 from bookings.models import Booking, Restaurant
 from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
@@ -49,7 +49,9 @@ COMMON_ERRORS = (
 
 
 def _restaurant(slug: str) -> Restaurant:
-    return _config(slug).restaurant
+    """Return the restaurant (configuration in force, one short statement when cached), or 404."""
+    versions = _versions(slug)
+    return config_at(versions.restaurant_id, versions.config_version).restaurant
 
 
 def _versions(slug: str, day: date | None = None, key: str | None = None) -> RestaurantVersions:
@@ -58,12 +60,6 @@ def _versions(slug: str, day: date | None = None, key: str | None = None) -> Res
     if versions is None:
         raise Http404("No such restaurant.")
     return versions
-
-
-def _config(slug: str) -> RestaurantConfig:
-    """Return the restaurant's configuration in force (one short statement when cached), or 404."""
-    versions = _versions(slug)
-    return config_at(versions.restaurant_id, versions.config_version)
 
 
 def _valid_for_day(
@@ -281,7 +277,7 @@ class BookingCreateView(PublicView):
             replay = Response(result.body, status=result.status, headers=_retry_after(result.status))
             replay.replayed = True  # type: ignore[attr-defined]
             return replay
-        code, body = _booking_answer(result)
+        code, body = result.answer or _booking_answer(result)  # rendered already when the key stored it
         return Response(body, status=code, headers=_retry_after(code))
 
 

@@ -32,7 +32,8 @@ from bookings.availability import add_alternatives, cached_day, nearest_alternat
 from bookings.config import RestaurantConfig, RestaurantVersions
 from bookings.errors import CapacityExceeded, SlotUnavailable
 from bookings.locking import busy_means_retry
-from bookings.models import Booking, IdempotencyKey, TableOccupancy
+from bookings.models import Booking, IdempotencyKey
+from bookings.selectors import tables_by_booking
 from bookings.services.admission import (
     BookingRequest,
     admit_in_transaction,
@@ -106,11 +107,11 @@ def refuse_if_known_full(
     room always goes through admission. A key used before (``versions.key_used``, read in the same
     statement as the versions) goes the full way: it may have a stored answer to replay.
     """
+    if versions.key_used:
+        return
     day = cached_day(versions, local_date, request.party_size, now=timezone.now(), flag_values=flag_values)
     slot = next((s for s in day or () if s.time == local_time), None)
-    if slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
-        return
-    if versions.key_used:
+    if day is None or slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
         return
     message = (
         "The restaurant is full at that time."
@@ -122,7 +123,7 @@ def refuse_if_known_full(
         reason=slot.reason,
         starts_at=slot.starts_at.isoformat(),
         party_size=request.party_size,
-        alternatives=[t.strftime("%H:%M") for t in nearest_alternatives(day or [], local_time)],
+        alternatives=[t.strftime("%H:%M") for t in nearest_alternatives(day, local_time)],
     )
     record_refusal(exc, versions.restaurant_id, request.party_size)
     raise exc
@@ -184,6 +185,7 @@ class BookingOutcome:
     tables: list[str] = field(default_factory=list)
     inline_ms: float = 0.0
     fallback_reason: str | None = None
+    answer: tuple[int, dict[str, Any]] | None = None  # rendered once, stored with the key and sent
 
     @property
     def confirmed(self) -> bool:
@@ -232,7 +234,9 @@ def booking_create(
                     if isinstance(claim, Booking):
                         # Its first request committed the booking and is still assigning tables (or
                         # died doing so): answer with the booking as it stands.
-                        return BookingOutcome(booking=claim, tables=tables_of(claim))
+                        return BookingOutcome(
+                            booking=claim, tables=tables_by_booking([claim.pk]).get(claim.pk, [])
+                        )
                     key_id = claim
                 admission = admit_in_transaction(
                     config=config,
@@ -256,7 +260,7 @@ def booking_create(
                 if finished and key_id is not None and render is not None:
                     outcome.inline_ms = (time.perf_counter() - started) * 1000
                     with span("booking.answer"):
-                        status, body = render(outcome)
+                        outcome.answer = status, body = render(outcome)
                         idempotency_complete(
                             key_id=key_id, booking_id=outcome.booking.pk, status=status, body=body
                         )
@@ -273,19 +277,12 @@ def booking_create(
             )
             outcome.inline_ms = (time.perf_counter() - started) * 1000
             if key_id is not None and render is not None:
-                status, body = render(outcome)
+                outcome.answer = status, body = render(outcome)
                 idempotency_complete(key_id=key_id, booking_id=outcome.booking.pk, status=status, body=body)
     outcome.inline_ms = outcome.inline_ms or (time.perf_counter() - started) * 1000
     if outcome.fallback_reason:
         _hand_to_background(outcome)
     return outcome
-
-
-def tables_of(booking: Booking) -> list[str]:
-    """Return the labels of the tables a booking holds now."""
-    return sorted(
-        TableOccupancy.objects.active().filter(booking=booking).values_list("table__label", flat=True)
-    )
 
 
 def _retry_inline(outcome: BookingOutcome, *, flag_values: dict[str, Any], deadline: float) -> str | None:
@@ -309,7 +306,7 @@ def _retry_inline(outcome: BookingOutcome, *, flag_values: dict[str, Any], deadl
         outcome.attempts.append(last)
     if last.assigned:
         booking.refresh_from_db()
-        outcome.tables = tables_of(booking)
+        outcome.tables = tables_by_booking([booking.pk]).get(booking.pk, [])
         return None
     return "no_plan_now"
 

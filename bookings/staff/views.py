@@ -264,6 +264,16 @@ class StaffPages:
         url = self._page_url(restaurant, view, params) + "#panel"
         return HttpResponseRedirect(url)
 
+    def _booking_to_change(
+        self, request: HttpRequest, restaurant_id: int, booking_id: int
+    ) -> tuple[Restaurant, Booking, HttpResponseRedirect]:
+        """Return the restaurant, the booking a form changes, and where to go back to if it fails."""
+        restaurant = self.restaurant(request, restaurant_id, perm="change")
+        booking = get_object_or_404(
+            Booking.objects.select_related("restaurant"), pk=booking_id, restaurant=restaurant
+        )
+        return restaurant, booking, self._return_to(request, self._after(request, restaurant, booking))
+
     def _return_to(self, request: HttpRequest, fallback: HttpResponseRedirect) -> HttpResponseRedirect:
         target = request.POST.get("return_to", "")
         if target and url_has_allowed_host_and_scheme(
@@ -276,11 +286,7 @@ class StaffPages:
         """Move a booking to other tables and/or another time, or assign it, via booking_move."""
         if request.method != "POST":
             return HttpResponse(status=405)
-        restaurant = self.restaurant(request, restaurant_id, perm="change")
-        booking = get_object_or_404(
-            Booking.objects.select_related("restaurant"), pk=booking_id, restaurant=restaurant
-        )
-        stay = self._return_to(request, self._after(request, restaurant, booking))
+        restaurant, booking, stay = self._booking_to_change(request, restaurant_id, booking_id)
         new_date = _parse_date(request.POST.get("date"), date.min)
         new_time = _parse_time(request.POST.get("time"))
         if new_date == date.min or new_time is None:
@@ -327,11 +333,7 @@ class StaffPages:
         """Mark a booking seated, completed or no-show, or cancel it."""
         if request.method != "POST":
             return HttpResponse(status=405)
-        restaurant = self.restaurant(request, restaurant_id, perm="change")
-        booking = get_object_or_404(
-            Booking.objects.select_related("restaurant"), pk=booking_id, restaurant=restaurant
-        )
-        stay = self._return_to(request, self._after(request, restaurant, booking))
+        _, booking, stay = self._booking_to_change(request, restaurant_id, booking_id)
         status = request.POST.get("status", "")
         if status not in presenters.STATUS_DONE:
             messages.error(request, "Choose seated, completed, no-show or cancelled.")

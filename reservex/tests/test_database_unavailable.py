@@ -7,6 +7,7 @@ during a restart), then pointed back; the pool is rebuilt both times, so nothing
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
@@ -20,22 +21,28 @@ def _reset_connection() -> None:
     connection.close_pool()
 
 
+@contextmanager
+def _unreachable() -> Iterator[None]:
+    """Point the connection at a port where nothing listens; point it back (a fresh pool) on exit."""
+    saved = dict(connection.settings_dict)
+    _reset_connection()
+    connection.settings_dict.update({"HOST": "127.0.0.1", "PORT": str(free_port())})
+    connection.settings_dict["OPTIONS"] = {
+        **saved.get("OPTIONS", {}),
+        "pool": {**saved["OPTIONS"]["pool"], "timeout": 1},
+    }
+    try:
+        yield
+    finally:
+        _reset_connection()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
 @pytest.fixture
 def database_unreachable(django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    saved = dict(connection.settings_dict)
-    with django_db_blocker.unblock():
-        _reset_connection()
-        connection.settings_dict.update({"HOST": "127.0.0.1", "PORT": str(free_port())})
-        connection.settings_dict["OPTIONS"] = {
-            **saved.get("OPTIONS", {}),
-            "pool": {**saved["OPTIONS"]["pool"], "timeout": 1},
-        }
-        try:
-            yield
-        finally:
-            _reset_connection()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
+    with django_db_blocker.unblock(), _unreachable():
+        yield
 
 
 def assert_service_unavailable(response) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +96,9 @@ def test_readyz_says_the_database_is_unavailable(database_unreachable: None) -> 
     assert response.json()["checks"]["database"].startswith("error")
 
 
-@pytest.mark.django_db
-def test_the_pool_serves_again_once_the_database_is_back(django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_serves_again_once_the_database_is_back() -> None:
+    with _unreachable():
+        assert Client().get("/readyz").status_code == 503
     response = Client().get("/readyz")
     assert response.status_code == 200 and response.json()["checks"]["database"] == "ok"

@@ -109,7 +109,8 @@ REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT_SECONDS = float(envstr("REDIS_SOCKET_TIMEOUT_SECONDS", "0.5"))
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis cache, one client object per pool instead of one per call (reservex/cache.py).
+        "BACKEND": "reservex.cache.SharedClientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "reservex"),
         "OPTIONS": {

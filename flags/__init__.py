@@ -1,8 +1,10 @@
 """Feature flags: ``flags.get(key, restaurant=None)`` is the one read path.
 
-The value in force is the restaurant's override, else the global override, else the registry's
-default for ``settings.RESERVEX_ENV``. Overrides change only through flags.services (two people,
-or an audited kill switch); see docs/feature-flags.md.
+The value in force is the restaurant's override, else a cohort target of one of its cohorts, else
+the percentage target when the restaurant's stable bucket falls under it, else the global override,
+else the registry's default for ``settings.RESERVEX_ENV`` (flags.targeting). All of it comes from
+one cached round trip (flags.store). Values change only through flags.services (two people, or an
+audited kill switch); see docs/feature-flags.md.
 """
 
 from __future__ import annotations
@@ -30,33 +32,34 @@ def restaurant_id_of(restaurant: Any) -> int | None:
     return int(restaurant.pk)
 
 
-def get(key: str, restaurant: Any = None) -> Any:
-    """Return the flag's value in force for this restaurant (or globally when restaurant is None)."""
+def _values(restaurant: Any) -> dict[str, Any]:
     # Imported here: this package is imported while apps load, before models may be.
     from django.conf import settings
 
     from flags import store
+    from flags.targeting import resolve_all
 
-    flag = get_flag(key)
-    restaurant_values, global_values = store.overrides(restaurant_id_of(restaurant))
-    if key in restaurant_values:
-        return restaurant_values[key]
-    if key in global_values:
-        return global_values[key]
-    return flag.default_for(settings.RESERVEX_ENV)
+    restaurant_id = restaurant_id_of(restaurant)
+    layers = store.layers(restaurant_id)
+    return resolve_all(
+        defaults={key: flag.default_for(settings.RESERVEX_ENV) for key, flag in REGISTRY.items()},
+        global_overrides=layers.global_overrides,
+        targets=layers.targets,
+        restaurant_id=restaurant_id,
+        restaurant_overrides=layers.restaurant_overrides,
+        cohorts_of_restaurant=layers.cohorts,
+    )
+
+
+def get(key: str, restaurant: Any = None) -> Any:
+    """Return the flag's value in force for this restaurant (or globally when restaurant is None)."""
+    get_flag(key)
+    return _values(restaurant)[key]
 
 
 def get_all(restaurant: Any = None) -> dict[str, Any]:
     """Return every flag's value in force for this restaurant, for the price of one ``get``."""
-    from django.conf import settings
-
-    from flags import store
-
-    restaurant_values, global_values = store.overrides(restaurant_id_of(restaurant))
-    values = {key: flag.default_for(settings.RESERVEX_ENV) for key, flag in REGISTRY.items()}
-    values.update(global_values)
-    values.update(restaurant_values)
-    return values
+    return _values(restaurant)
 
 
 __all__ = ["UnknownFlag", "get", "get_all", "get_flag", "restaurant_id_of"]

@@ -1,10 +1,12 @@
 """The hot read path of overrides: one Redis round trip per ``flags.get``, the database as fallback.
 
-Each scope (global, restaurant N) is cached as one dict of its usable overrides under its own key,
-so a restaurant's read is one MGET of two keys and a change invalidates exactly one key. Scopes
-without overrides are cached as empty dicts, so restaurants with no overrides do not hit the
-database either. When Redis fails, reads go to the database and Redis is left alone for a few
-seconds, so an outage costs one timeout, not one per call.
+Two scopes are cached, each under its own key: the global entry holds the global overrides and
+every cohort and percentage target; a restaurant's entry holds its overrides and the names of its
+cohorts. A restaurant's read is one MGET of those two keys, whatever the targeting, and a change
+invalidates exactly the keys it affects (a target: the global key; a cohort's membership: its
+members' keys). Scopes with nothing in them are cached too, so they do not hit the database
+either. When Redis fails, reads go to the database and Redis is left alone for a few seconds, so an
+outage costs one timeout, not one per call.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
-from django.db.models import Q
+
+from flags.targeting import Targets
 
 logger = logging.getLogger("reservex.flags")
 
-CACHE_KEY_PREFIX = "flags:overrides:v1:"
+# v2: entries hold overrides and targeting (v1 held overrides only).
+CACHE_KEY_PREFIX = "flags:overrides:v2:"
 DEFAULT_TTL_SECONDS = 5.0
 # After a cache failure, how long reads skip Redis and go straight to the database.
 CACHE_RETRY_AFTER_SECONDS = 5.0
@@ -64,28 +69,60 @@ def reset_cache_state() -> None:
     _cache_down_until = 0.0
 
 
-def _load(scopes: list[int | None]) -> dict[int | None, dict[str, Any]]:
-    """Read the usable overrides of these scopes from the database, in one query."""
-    from flags.models import FlagOverride
+@dataclass(frozen=True, slots=True)
+class Layers:
+    """What one restaurant's flag values are made of (see flags.targeting for the precedence)."""
+
+    restaurant_overrides: dict[str, Any]
+    cohorts: tuple[str, ...]
+    global_overrides: dict[str, Any]
+    targets: Targets
+
+
+def _usable(rows: Any) -> dict[str, Any]:
     from flags.selectors import override_error
 
-    condition = Q()
-    for restaurant_id in scopes:
-        condition |= (
-            Q(restaurant_id__isnull=True) if restaurant_id is None else Q(restaurant_id=restaurant_id)
-        )
-    loaded: dict[int | None, dict[str, Any]] = {scope: {} for scope in scopes}
-    for key, restaurant_id, value in FlagOverride.objects.filter(condition).values_list(
-        "key", "restaurant_id", "value"
+    # A row written behind the services' back is ignored here and reported by the checks.
+    return {key: value for key, value in rows if override_error(key, value) is None}
+
+
+def _load_global() -> dict[str, Any]:
+    """Read the global overrides and every cohort and percentage target."""
+    from flags.models import FlagOverride, FlagTarget
+
+    targets = Targets()
+    for key, cohort_name, percentage, value in FlagTarget.objects.order_by("key", "cohort__name").values_list(
+        "key", "cohort__name", "percentage", "value"
     ):
-        # A row written behind the services' back is ignored here and reported by the checks.
-        if override_error(key, value) is None:
-            loaded[restaurant_id][key] = value
-    return loaded
+        if _usable([(key, value)]):
+            if cohort_name is not None:
+                targets.cohorts.setdefault(key, []).append((cohort_name, value))
+            elif percentage is not None:
+                targets.percentages[key] = (percentage, value)
+    overrides = _usable(FlagOverride.objects.filter(restaurant_id__isnull=True).values_list("key", "value"))
+    return {"overrides": overrides, "targets": targets.as_cached()}
 
 
-def overrides(restaurant_id: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (this restaurant's overrides, the global overrides); empty dicts when none."""
+def _load_restaurant(restaurant_id: int) -> dict[str, Any]:
+    """Read one restaurant's overrides and the names of its cohorts."""
+    from flags.models import CohortMember, FlagOverride
+
+    overrides = _usable(FlagOverride.objects.filter(restaurant_id=restaurant_id).values_list("key", "value"))
+    cohorts = sorted(
+        CohortMember.objects.filter(restaurant_id=restaurant_id).values_list("cohort__name", flat=True)
+    )
+    return {"overrides": overrides, "cohorts": cohorts}
+
+
+def _load(scope: int | None) -> dict[str, Any]:
+    return _load_global() if scope is None else _load_restaurant(scope)
+
+
+def layers(restaurant_id: int | None) -> Layers:
+    """Return the overrides, cohorts and targets that decide this restaurant's values.
+
+    One MGET of two keys when both are cached (the hot path); the database on a miss.
+    """
     scopes: list[int | None] = [None] if restaurant_id is None else [None, restaurant_id]
     keys = {scope: cache_key(scope) for scope in scopes}
     found: dict[str, Any] = {}
@@ -101,15 +138,20 @@ def overrides(restaurant_id: int | None) -> tuple[dict[str, Any], dict[str, Any]
     }
     missing = [scope for scope in scopes if scope not in values]
     if missing:
-        loaded = _load(missing)
+        loaded = {scope: _load(scope) for scope in missing}
         values.update(loaded)
         if use_cache:
             try:
                 _cache().set_many({keys[scope]: loaded[scope] for scope in missing}, timeout=_ttl())
             except Exception as exc:  # noqa: BLE001
                 _cache_failed(exc)
-    restaurant_values = {} if restaurant_id is None else values[restaurant_id]
-    return restaurant_values, values[None]
+    own = {} if restaurant_id is None else values[restaurant_id]
+    return Layers(
+        restaurant_overrides=own.get("overrides", {}),
+        cohorts=tuple(own.get("cohorts", ())),
+        global_overrides=values[None].get("overrides", {}),
+        targets=Targets.from_cached(values[None].get("targets", {})),
+    )
 
 
 def _delete(restaurant_id: int | None) -> None:

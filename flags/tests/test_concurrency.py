@@ -37,9 +37,9 @@ def _race(carol: Any, dave: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     a_checked, release_a = threading.Event(), threading.Event()
     real_check = services._refuse_new_contradictions
 
-    def check_then_hold_a(state: Any, **kwargs: Any) -> None:
-        real_check(state, **kwargs)
-        if kwargs.get("restaurant_id") == 1:
+    def check_then_hold_a(before: Any, after: Any, **kwargs: Any) -> None:
+        real_check(before, after, **kwargs)
+        if 1 in after.restaurant_values and 1 not in before.restaurant_values:  # A's change
             a_checked.set()
             release_a.wait(timeout=10)
 

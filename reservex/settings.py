@@ -96,9 +96,10 @@ if DATABASE_POOL_MAX_SIZE > 0:
             "timeout": envint("DATABASE_POOL_TIMEOUT_SECONDS", 10),
         }
     }
-    # Django then has the pool test each connection as it is handed out (one empty round trip):
-    # after a restart or failover the dead ones are replaced instead of failing a request.
-    _db["CONN_HEALTH_CHECKS"] = True
+    # Django's backend, with the pool checking each connection as it is handed out by polling its
+    # socket (reservex/postgresql/base.py): after a restart or failover the dead ones are replaced
+    # instead of failing a request, without CONN_HEALTH_CHECKS' empty query on every request.
+    _db["ENGINE"] = "reservex.postgresql"
 _db["TEST"] = {"NAME": envstr("DATABASE_TEST_NAME", "test_reservex")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

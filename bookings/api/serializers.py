@@ -157,3 +157,46 @@ class StaffStatusIn(serializers.Serializer[Any]):
 
 class StaffDayQuery(serializers.Serializer[Any]):
     date = serializers.DateField()
+
+
+class StaffBookingIn(serializers.Serializer[Any]):
+    """A booking staff take: by phone (a date, a time and the guest) or a walk-in seated now."""
+
+    walk_in = serializers.BooleanField(
+        default=False, help_text="Seat the party now; leave out date and time, the name is optional."
+    )
+    date = serializers.DateField(required=False)
+    time = serializers.TimeField(required=False)
+    party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
+    guest_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    guest_email = serializers.EmailField(required=False, allow_blank=True, default="")
+    guest_phone = serializers.RegexField(
+        r"^\+?[0-9 ()./-]{0,31}$", max_length=32, required=False, allow_blank=True, default=""
+    )
+    notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    tables = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        max_length=8,
+        default=list,
+        help_text="Table labels to seat the party at; none: ReserveX chooses.",
+    )
+    override = serializers.BooleanField(
+        default=False, help_text="Place past the capacity rules, where the restaurant allows it (audited)."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["walk_in"]:
+            if "date" in attrs or "time" in attrs:
+                raise serializers.ValidationError("A walk-in is seated now: leave out date and time.")
+            return attrs
+        missing = {
+            name: ["This field is required for a phone booking."]
+            for name in ("date", "time")
+            if name not in attrs
+        }
+        if not attrs["guest_name"].strip():
+            missing["guest_name"] = ["This field is required for a phone booking."]
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs

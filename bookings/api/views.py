@@ -30,6 +30,7 @@ from bookings.services.changes import booking_cancel, booking_move, booking_set_
 from bookings.services.create import BookingOutcome, booking_submit
 from bookings.services.holds import hold_create, hold_release
 from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
+from bookings.services.staff import booking_staff_create, walk_in_start
 from bookings.slots import local_datetime
 from observability import metrics
 from observability.models import AllocationAttempt
@@ -387,7 +388,11 @@ STAFF_ERRORS = _errors(
 
 
 class StaffDayView(StaffView):
-    required_permission = "bookings.view_booking"
+    """The day's bookings (GET) and a booking staff take by phone or for a walk-in (POST)."""
+
+    @property
+    def required_permission(self) -> str:
+        return "bookings.add_booking" if self.request.method == "POST" else "bookings.view_booking"
 
     @extend_schema(
         operation_id="staff_day",
@@ -399,6 +404,88 @@ class StaffDayView(StaffView):
         restaurant = self.restaurant(request, slug)
         query = _valid(s.StaffDayQuery, request.query_params)
         return Response(s.StaffBookingOut(staff_day(restaurant, query["date"]), many=True).data)
+
+    @extend_schema(
+        operation_id="staff_booking_create",
+        request=s.StaffBookingIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: OpenApiResponse(
+                s.StaffBookingOut, description="Confirmed with tables, or seated (walk-in)."
+            ),
+            202: OpenApiResponse(
+                s.StaffBookingOut, description="Pending: tables are being assigned; poll `poll_url`."
+            ),
+            **STAFF_ERRORS,
+            403: OpenApiResponse(
+                ERROR, description="FORBIDDEN (not staff of this restaurant), OVERRIDE_NOT_ALLOWED"
+            ),
+            409: OpenApiResponse(
+                ERROR,
+                description="CAPACITY_EXCEEDED with alternatives, SLOT_UNAVAILABLE, TABLES_UNAVAILABLE, "
+                "IDEMPOTENCY_IN_PROGRESS with Retry-After",
+            ),
+            422: OpenApiResponse(ERROR, description="IDEMPOTENCY_KEY_REUSED: same key, another body"),
+            503: OpenApiResponse(ERROR, description="BUSY_RETRY with Retry-After"),
+        },
+        summary="Take a booking: by phone for a later time, or a walk-in seated now (staff)",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        restaurant = self.restaurant(request, slug)
+        key = _idempotency_key(request)
+        data = _valid(s.StaffBookingIn, request.data)
+        config = config_at(restaurant.pk, restaurant.config_version)
+        if data["walk_in"]:
+            starts_at = walk_in_start(config, now=timezone.now())
+        else:
+            starts_at = local_datetime(restaurant, data["date"], data["time"])
+        result = booking_staff_create(
+            config=config,
+            request=BookingRequest(
+                party_size=data["party_size"],
+                starts_at=starts_at,
+                guest_name=data["guest_name"],
+                guest_email=data["guest_email"],
+                guest_phone=data["guest_phone"],
+                notes=data["notes"],
+                walk_in=data["walk_in"],
+                table_labels=tuple(data["tables"]),
+            ),
+            actor_id=self.actor(request),
+            override=data["override"],
+            idempotency=IdempotencyRequest(key=key, fingerprint=request_fingerprint(dict(request.data))),
+            render=staff_booking_answer,
+        )
+        if isinstance(result, StoredResponse):
+            return Response(result.body, status=result.status, headers=_retry_after(result.status))
+        code, body = result.answer or staff_booking_answer(result)
+        return Response(body, status=code, headers=_retry_after(code))
+
+
+def _idempotency_key(request: Request) -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 255:
+        raise ValidationError({"Idempotency-Key": ["This header is required (at most 255 characters)."]})
+    return key
+
+
+def staff_booking_answer(outcome: BookingOutcome) -> tuple[int, dict[str, Any]]:
+    """Return the status and body of a booking staff took (guest details included)."""
+    booking = outcome.booking
+    mode = (
+        AllocationAttempt.Mode.STAFF
+        if "chosen_by_staff" in (booking.allocation_reason or {})
+        else AllocationAttempt.Mode.INLINE
+    )
+    attempts = [
+        AllocationAttempt(
+            mode=mode, outcome=a.outcome, seat_waste=a.seat_waste, failure_reason=a.failure_reason
+        )
+        for a in outcome.attempts
+        if a.outcome != "already_done"
+    ]
+    body = s.StaffBookingOut(booking_staff(booking, tables=outcome.tables, attempts=attempts)).data
+    return (202 if booking.status == Booking.Status.PENDING else 201), dict(body)
 
 
 class StaffMoveView(StaffView):

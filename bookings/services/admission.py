@@ -25,6 +25,7 @@ from bookings.errors import (
     HoldExpired,
     HoldMismatch,
     HoldNotFound,
+    TablesUnavailable,
 )
 from bookings.locking import busy_means_retry
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy
@@ -38,12 +39,15 @@ from bookings.services.attempts import (
 from bookings.services.planning import (
     assign_windows,
     check_capacity,
+    chosen_tables,
     lock_and_read,
     plan_on_state,
     record_refusal,
 )
 from bookings.snapshots import (
+    DayState,
     FloorLayout,
+    release_expired_holds,
 )
 from observability.events import build_event, record_events
 from observability.models import AllocationAttempt, ObservabilityEvent
@@ -64,6 +68,10 @@ class BookingRequest:
     notes: str = ""
     source: str = Booking.Source.API
     hold_id: UUID | None = None
+    # Staff only: a party seated now (a walk-in), the tables staff chose, and who took the booking.
+    walk_in: bool = False
+    table_labels: tuple[str, ...] = ()
+    staff_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -101,7 +109,9 @@ def admit_in_transaction(
         hold = _hold_for_conversion(
             request.hold_id, restaurant, request.party_size, request.starts_at, now=now
         )
-    config, slot, state = lock_and_read(config, request.starts_at, request.party_size, now=now, hold=hold)
+    config, slot, state = lock_and_read(
+        config, request.starts_at, request.party_size, now=now, hold=hold, walk_in=request.walk_in
+    )
     restaurant = config.restaurant
     decision: Decision | None = None
     with span("admission.plan"):
@@ -114,7 +124,7 @@ def admit_in_transaction(
                 flag_values=flag_values,
                 staff_override=staff_override,
             )
-            if hold is None:
+            if hold is None and not request.table_labels:
                 decision = plan_on_state(
                     config, state, slot, request.party_size, flag_values=flag_values, now=now
                 )
@@ -124,7 +134,19 @@ def admit_in_transaction(
                 restaurant_id=restaurant.pk, config_version=config.version, day_version=state.day_version
             )
             raise
-    confirmed = hold is not None or assign
+    staff_tables = (
+        chosen_tables(
+            config.layout,
+            request.table_labels,
+            request.party_size,
+            require_adjacency=bool(flag_values["allocator.require_adjacency"]),
+        )
+        if request.table_labels
+        else ()
+    )
+    confirmed = hold is not None or assign or bool(staff_tables)
+    # A walk-in sits down as it is booked; a booking still waiting for tables is not seated yet.
+    confirmed_status = Booking.Status.SEATED if request.walk_in else Booking.Status.CONFIRMED
     booking = Booking(
         restaurant=restaurant,
         party_size=request.party_size,
@@ -136,11 +158,13 @@ def admit_in_transaction(
         notes=request.notes,
         source=request.source,
         capacity_override=staff_override and capacity.would_refuse,
-        status=Booking.Status.CONFIRMED if confirmed else Booking.Status.PENDING,
+        status=confirmed_status if confirmed else Booking.Status.PENDING,
         confirmed_at=now if confirmed else None,
         allocation_reason=(
             {**(hold.allocation_reason or {}), "converted_from_hold": str(hold.pk)}
             if hold is not None
+            else {"chosen_by_staff": request.staff_id, "tables": sorted(request.table_labels)}
+            if staff_tables
             else decision.as_reason()
             if decision is not None and assign
             else None
@@ -167,6 +191,11 @@ def admit_in_transaction(
             )
             admission.attempt_mode = AllocationAttempt.Mode.HOLD
             admission.attempts.append(admission.first_attempt)
+        elif staff_tables:
+            admission.tables = _assign_staff_tables(booking, staff_tables, config, state, now=now)
+            admission.first_attempt = _staff_attempt(config.layout, staff_tables, request.party_size, started)
+            admission.attempt_mode = AllocationAttempt.Mode.STAFF
+            admission.attempts.append(admission.first_attempt)
         elif assign and decision is not None and decision.plan is not None:
             if assign_windows(booking, decision.plan.table_ids):
                 outcome = AllocationAttempt.Outcome.ASSIGNED
@@ -183,6 +212,20 @@ def admit_in_transaction(
                 )
             admission.first_attempt = attempt_result(outcome, 1, started, decision)
             admission.attempts.append(admission.first_attempt)
+    if booking.capacity_override:
+        # Audited with the booking and who placed it past the rules (check_capacity knows neither).
+        admission.events.append(
+            build_event(
+                "booking.staff_override",
+                restaurant_id=restaurant.pk,
+                booking_id=booking.pk,
+                approver_id=request.staff_id,
+                reason=capacity.reason,
+                party_size=request.party_size,
+                starts_at=slot.starts_at.isoformat(),
+                limits=capacity.limits.as_dict(),
+            )
+        )
     # debug.capacity_profiling: the figures behind every admission, for tuning the rules.
     profile: dict[str, Any] = capacity.as_dict() if flag_values["debug.capacity_profiling"] else {}
     admission.events.append(
@@ -193,6 +236,7 @@ def admit_in_transaction(
             party_size=request.party_size,
             source=request.source,
             status=booking.status,
+            **({"approver_id": request.staff_id} if request.staff_id is not None else {}),
             **{
                 k: profile[k]
                 for k in ("peak_covers", "peak_parties", "pacing_covers", "limits")
@@ -298,3 +342,28 @@ def _convert_hold(hold: Hold, booking: Booking, *, layout: FloorLayout) -> list[
         raise HoldExpired("That hold no longer has its tables; please choose a time again.")
     hold.booking = booking
     return sorted(t.label for t in layout.tables if t.id in table_ids)
+
+
+def _assign_staff_tables(
+    booking: Booking, table_ids: tuple[int, ...], config: RestaurantConfig, state: DayState, *, now: datetime
+) -> list[str]:
+    """Give the booking the tables staff chose, or refuse (and so roll back) when one is taken."""
+    if state.expired_hold_windows:
+        release_expired_holds(booking.restaurant_id, booking.starts_at, booking.ends_at, now=now)
+    if not assign_windows(booking, table_ids):
+        raise TablesUnavailable("Those tables are taken at that time.")
+    return sorted(t.label for t in config.layout.tables if t.id in table_ids)
+
+
+def _staff_attempt(
+    layout: FloorLayout, table_ids: tuple[int, ...], party_size: int, started: float
+) -> AttemptResult:
+    """Return the attempt that records staff seating a new booking at the tables they chose."""
+    chosen = [t for t in layout.tables if t.id in table_ids]
+    return AttemptResult(
+        outcome=AllocationAttempt.Outcome.ASSIGNED,
+        attempt=1,
+        total_ms=(time.perf_counter() - started) * 1000,
+        tables=tuple(sorted(t.label for t in chosen)),
+        seat_waste=sum(t.max_party for t in chosen) - party_size,
+    )

@@ -189,7 +189,8 @@ class BookingOutcome:
 
     @property
     def confirmed(self) -> bool:
-        return self.booking.status == Booking.Status.CONFIRMED
+        """Tables assigned: confirmed, or seated at once (a staff walk-in)."""
+        return self.booking.status in (Booking.Status.CONFIRMED, Booking.Status.SEATED)
 
 
 # Builds the HTTP answer (status, body) of a booking outcome; stored with the key for replays.
@@ -208,6 +209,7 @@ def booking_create(
     idempotency: IdempotencyRequest | None = None,
     render: Render | None = None,
     flag_values: dict[str, Any] | None = None,
+    staff_override: bool = False,
 ) -> BookingOutcome | StoredResponse:
     """Admit a booking and assign tables inline within the budget; hand the rest to the queue.
 
@@ -243,6 +245,7 @@ def booking_create(
                     request=request,
                     flag_values=flag_values,
                     assign=run_inline,
+                    staff_override=staff_override,
                     now=now,
                     started=started,
                 )

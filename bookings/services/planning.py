@@ -30,7 +30,9 @@ from allocator.planner import (
 from bookings.config import RestaurantConfig, config_at
 from bookings.errors import (
     CapacityExceeded,
+    TablesUnavailable,
 )
+from bookings.integrity import tables_connected
 from bookings.locking import is_retryable, lock_service_days
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy
 from bookings.slots import Slot, resolve_slot
@@ -105,9 +107,9 @@ def check_capacity(
             starts_at=slot.starts_at.isoformat(),
             party_size=party_size,
         )
-    if decision.would_refuse:
+    if decision.would_refuse and not staff_override:  # admission audits an override with its booking
         emit_on_commit(
-            "booking.staff_override" if staff_override else "booking.capacity_shadow_refusal",
+            "booking.capacity_shadow_refusal",
             restaurant_id=restaurant.pk,
             reason=decision.reason,
             party_size=party_size,
@@ -255,14 +257,29 @@ def write_windows(
 
 
 def lock_and_read(
-    config: RestaurantConfig, starts_at: datetime, party_size: int, *, now: datetime, hold: Hold | None = None
+    config: RestaurantConfig,
+    starts_at: datetime,
+    party_size: int,
+    *,
+    now: datetime,
+    hold: Hold | None = None,
+    walk_in: bool = False,
 ) -> tuple[RestaurantConfig, Slot, DayState]:
-    """Lock the service day, read its state, and re-judge the slot if the configuration moved."""
+    """Lock the service day, read its state, and re-judge the slot if the configuration moved.
+
+    A walk-in (seated now) starts in the slot it arrived in, already begun, and keeps its table
+    for the turn time from now (decision 0010).
+    """
     for _ in range(2):
         restaurant = config.restaurant
-        slot = resolve_slot(restaurant, starts_at, party_size, now=now, config=config)
+        slot = resolve_slot(restaurant, starts_at, party_size, now=now, config=config, allow_past=walk_in)
         if hold is not None:
             slot = replace(slot, ends_at=hold.ends_at)  # the booking keeps the held window
+        elif walk_in:
+            leaves = now + restaurant.turn_time(party_size)
+            if leaves.second or leaves.microsecond:  # to the whole minute after
+                leaves = leaves.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            slot = replace(slot, ends_at=max(slot.ends_at, leaves))
         with span("admission.lock"):
             lock_service_days(restaurant.pk, service_days(restaurant, slot.starts_at, slot.ends_at))
         with span("admission.read"):
@@ -328,3 +345,28 @@ def assign_windows(booking: Booking, table_ids: tuple[int, ...]) -> bool:
             raise
         return False
     return True
+
+
+def chosen_tables(
+    layout: FloorLayout, labels: tuple[str, ...], party_size: int, *, require_adjacency: bool
+) -> tuple[int, ...]:
+    """Return the ids of the tables staff chose, refusing a set that cannot seat the party.
+
+    Judged on the configuration in force (read under the lock); whether they are free is left to
+    the exclusion constraint when their windows are written.
+    """
+    by_label = {t.label: t for t in layout.tables}
+    missing = sorted(set(labels) - by_label.keys())
+    if missing:
+        raise TablesUnavailable(f"No table {', '.join(missing)} in this restaurant.")
+    tables = [by_label[label] for label in sorted(set(labels))]
+    inactive = [t.label for t in tables if not t.active]
+    if inactive:
+        raise TablesUnavailable(f"Table {', '.join(inactive)} is not in use.")
+    seats = sum(t.max_party for t in tables)
+    if seats < party_size:
+        raise TablesUnavailable(f"Those tables seat {seats}, not {party_size}.")
+    ids = [t.id for t in tables]
+    if len(ids) > 1 and require_adjacency and not tables_connected(ids, set(layout.adjacency)):
+        raise TablesUnavailable("Those tables cannot be joined.")
+    return tuple(ids)

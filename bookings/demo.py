@@ -16,6 +16,16 @@ DEMO_NAME = "White Horse Pub (Waterbeach)"
 DEMO_STAFF_USERNAME = "demo-staff"
 DEMO_STAFF_PASSWORD = "whitehorse-demo"  # demo data only; printed by seed_demo
 STAFF_GROUP = "Restaurant staff"
+# Two flag operators, so the two-person rule can be tried: one proposes (and manages cohorts), the
+# other approves and may pull a rollout. Username: (password, group, flags permission codenames).
+DEMO_OPERATORS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "demo-proposer": (
+        "propose-demo",
+        "Flag proposers",
+        ("propose_change", "view_cohort", "add_cohort", "change_cohort"),
+    ),
+    "demo-approver": ("approve-demo", "Flag approvers", ("approve_change", "throw_kill_switch")),
+}
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,25 @@ def seed_demo() -> Restaurant:
         user.save()
     user.groups.add(staff_group())
     restaurant.staff.add(user)
+    seed_operators()
     return restaurant
+
+
+def seed_operators() -> None:
+    """Create or refresh the two demo flag operators with exactly the permissions their role needs."""
+    for username, (password, group_name, codenames) in DEMO_OPERATORS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label="flags", codename__in=codenames)
+        )
+        user, created = get_user_model().objects.get_or_create(
+            username=username, defaults={"is_staff": True, "email": ""}
+        )
+        if created or not user.check_password(password) or not user.is_staff:
+            user.set_password(password)
+            user.is_staff = True
+            user.save()
+        user.groups.set([group])
 
 
 def stress_layout(sections: int = 5, per_section: int = 12) -> tuple[list[TableSpec], list[tuple[str, str]]]:

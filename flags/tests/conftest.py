@@ -6,6 +6,8 @@ with no flags permission, like the demo staff login.
 
 from __future__ import annotations
 
+import sys
+import types
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -55,3 +57,16 @@ def dave(db: None) -> Any:
 @pytest.fixture
 def erin(db: None) -> Any:
     return flag_user("erin")
+
+
+@pytest.fixture
+def alerts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Capture send_alert calls (observability.alerts is replaced, whether or not it exists)."""
+    sent: list[dict[str, Any]] = []
+
+    def send_alert(title: str, text: str, *, severity: str) -> bool:
+        sent.append({"title": title, "text": text, "severity": severity})
+        return True
+
+    monkeypatch.setitem(sys.modules, "observability.alerts", types.SimpleNamespace(send_alert=send_alert))
+    return sent

@@ -23,19 +23,6 @@ from observability.models import ObservabilityEvent
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alerts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Capture send_alert calls (observability.alerts is replaced, whether or not it exists)."""
-    sent: list[dict[str, Any]] = []
-
-    def send_alert(title: str, text: str, *, severity: str) -> bool:
-        sent.append({"title": title, "text": text, "severity": severity})
-        return True
-
-    monkeypatch.setitem(sys.modules, "observability.alerts", types.SimpleNamespace(send_alert=send_alert))
-    return sent
-
-
 def test_it_applies_at_once_audits_emits_and_alerts(
     carol: Any, alerts: list[dict[str, Any]], django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from bookings.demo import DEMO_STAFF_PASSWORD, DEMO_STAFF_USERNAME, seed_demo, seed_stress
+from bookings.demo import DEMO_OPERATORS, DEMO_STAFF_PASSWORD, DEMO_STAFF_USERNAME, seed_demo, seed_stress
 
 
 class Command(BaseCommand):
@@ -25,6 +25,8 @@ class Command(BaseCommand):
             f"Demo restaurant: {restaurant.name} (/{restaurant.slug}), {restaurant.tables.count()} tables\n"
             f"Demo staff login: {DEMO_STAFF_USERNAME} / {DEMO_STAFF_PASSWORD}"
         )
+        for username, (password, group, _) in DEMO_OPERATORS.items():
+            self.stdout.write(f"Demo flag operator ({group}): {username} / {password}")
         if options["stress"]:
             made = seed_stress(options["stress"])
             self.stdout.write(f"Stress restaurants: {len(made)} (stress-001 … stress-{len(made):03d})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import threading
@@ -51,6 +52,26 @@ _DRF_CODES: list[tuple[type[exceptions.APIException], str]] = [
     (exceptions.UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"),
     (exceptions.Throttled, "RATE_LIMITED"),
 ]
+
+
+class FlatSerializer(serializers.Serializer[Any]):
+    """An input serializer of plain fields, built per request without DRF's deep copy.
+
+    DRF gives every serializer instance a deep copy of its declared fields, and copying a field
+    re-runs its ``__init__`` (validators included): most of the CPU of validating a booking
+    request. A field's own state (name, parent, label) is set when the copy is bound, so a shallow
+    copy per instance is enough for fields without children. Not for nested serializers or list
+    fields: their child is bound to the copy and would be shared.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, declared in cls._declared_fields.items():
+            if isinstance(declared, serializers.BaseSerializer) or hasattr(declared, "child"):
+                raise TypeError(f"{cls.__name__}.{name} has children: use serializers.Serializer")
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {name: copy.copy(declared) for name, declared in self._declared_fields.items()}
 
 
 def envelope(code: str, message: str, status: int, **extra: Any) -> Response:

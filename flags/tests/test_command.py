@@ -70,7 +70,7 @@ def test_audit_markdown_is_a_table_of_every_flag() -> None:
         assert cells[0] == f"`{key}`"
         assert cells[2:5] == [format_value(flag.default_for(env)) for env in ENVIRONMENTS]
     [merge_row] = [line for line in table if "`allocator.max_merge_tables`" in line]
-    assert "| 4 | 1=5; 2=2 | 4 |" in merge_row
+    assert "| 4 | 1=5; 2=2 | — | — | 4 |" in merge_row
     assert "None: no contradictions" in output
 
 
@@ -151,3 +151,47 @@ def test_check_exits_non_zero_on_a_contradiction() -> None:
     FlagOverride.objects.create(key="allocator.require_adjacency", value=False)
     with pytest.raises(CommandError, match="1 flag problem"):
         run("check")
+
+
+def test_audit_shows_cohorts_percentages_and_the_restaurants_each_step_covers(carol: Any, dave: Any) -> None:
+    from bookings.tests.factories import RestaurantFactory
+    from flags.models import Cohort
+    from flags.services import cohort_members_set, rollout_plan_create, rollout_step_propose
+    from flags.targeting import in_percentage
+
+    ids = [RestaurantFactory(name=f"Pub {n}").pk for n in range(30)]
+    beta = Cohort.objects.create(name="beta-partners")
+    cohort_members_set(cohort=beta, restaurant_ids=ids[:2])
+    run(
+        "propose",
+        "holds.strict_conflicts",
+        "--value",
+        "true",
+        "--cohort",
+        "beta-partners",
+        "--reason",
+        "r",
+        "--user",
+        "carol",
+    )
+    run("approve", str(ChangeRequest.objects.get(status="pending").pk), "--user", "dave")
+    plan = rollout_plan_create(
+        user=carol, key="capacity.enforcement", shadow_value="shadow", target_value="enforce", reason="r"
+    )
+    for _ in range(2):
+        change_approve(change_request=rollout_step_propose(plan=plan, proposer=carol), approver=dave)
+
+    output = run("audit")
+    rows = list(csv.DictReader(io.StringIO(run("audit", "--format", "csv"))))
+
+    [strict] = [row for row in rows if row["key"] == "holds.strict_conflicts"]
+    assert strict["cohort targets"] == "beta-partners=true"
+    [enforcement] = [row for row in rows if row["key"] == "capacity.enforcement"]
+    assert enforcement["percentage target"] == "enforce for 10 %"
+    assert f"**beta-partners** (2 restaurants: Pub 0 ({ids[0]}), Pub 1 ({ids[1]}))" in output
+    covered = [rid for rid in ids if in_percentage("capacity.enforcement", rid, 10)]
+    assert f"- step 1 (applied): enforce for 10 % of restaurants — {len(covered)} of 30:" in output
+    assert all(f"({rid})" in output.split("- step 1")[1].split("\n")[0] for rid in covered)
+    assert "- step 2 (not applied): enforce for 50 % of restaurants" in output
+    shown = run("show", "--restaurant", str(ids[0]))
+    assert "holds.strict_conflicts = true  (target: cohort beta-partners)" in shown

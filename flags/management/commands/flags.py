@@ -1,11 +1,14 @@
 """``manage.py flags``: the registry matrix, what is in force, and the change workflow for shells.
 
     flags audit [--format markdown|csv]      every flag: type, defaults per environment, owner,
-                                             kill switch, live overrides (global, per restaurant)
+                                             kill switch, live overrides (global, per restaurant),
+                                             cohort and percentage targets; in markdown also the
+                                             cohorts and the restaurants each rollout step covers
     flags show [--restaurant ID]             the value in force for each flag, and where it comes from
     flags pending                            change requests waiting for a second person
     flags check                              contradictions in force (exit 1 if any)
-    flags propose KEY (--value V | --remove) --reason R --user U [--restaurant ID]
+    flags propose KEY (--value V | --remove) --reason R --user U
+                  [--restaurant ID | --cohort NAME | --percentage N]
     flags approve ID --user U [--note N]     (refused when U proposed it)
     flags reject ID --user U [--note N]      (refused when U proposed it)
     flags kill KEY --value V --reason R --user U [--restaurant ID]   kill-switch flags only
@@ -23,9 +26,16 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from flags.models import FlagOverride, scope_label
+from flags.models import Cohort, FlagOverride, FlagTarget, RolloutPlan, scope_label
 from flags.registry import ENVIRONMENTS, REGISTRY, Flag, format_value
-from flags.selectors import override_error, override_state, pending_change_requests, problems_in_force
+from flags.rollout import covered_by
+from flags.selectors import (
+    override_error,
+    override_state,
+    pending_change_requests,
+    problems_in_force,
+    restaurant_names,
+)
 from flags.services import (
     FlagError,
     change_approve,
@@ -34,6 +44,7 @@ from flags.services import (
     kill_switch_throw,
     undo_hint,
 )
+from flags.targeting import targeted_value
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -46,6 +57,8 @@ MATRIX_COLUMNS = [
     "kill switch",
     "global override",
     "restaurant overrides",
+    "cohort targets",
+    "percentage target",
     "in force here",
 ]
 
@@ -57,6 +70,9 @@ def audit_rows(environment: str) -> list[dict[str, str]]:
         raw.setdefault(row.key, []).append(row)
     state = override_state()
     in_force = state.effective(None, environment)
+    targets: dict[str, list[FlagTarget]] = {}
+    for target in FlagTarget.objects.select_related("cohort").order_by("key", "cohort__name"):
+        targets.setdefault(target.key, []).append(target)
 
     def shown(row: FlagOverride) -> str:
         # Rows written behind the services' back stay visible, marked as not in force.
@@ -79,10 +95,67 @@ def audit_rows(environment: str) -> list[dict[str, str]]:
                 "restaurant overrides": "; ".join(
                     f"{row.restaurant_id}={shown(row)}" for row in restaurant_rows
                 ),
+                "cohort targets": "; ".join(
+                    f"{t.cohort.name}={format_value(t.value)}"
+                    for t in targets.get(key, [])
+                    if t.cohort is not None
+                ),
+                "percentage target": "; ".join(
+                    f"{format_value(t.value)} for {t.percentage} %"
+                    for t in targets.get(key, [])
+                    if t.percentage is not None
+                ),
                 "in force here": format_value(in_force[key]),
             }
         )
     return rows
+
+
+def _names(ids: list[int], names: dict[int, str], limit: int = 20) -> str:
+    shown = ", ".join(f"{names.get(rid, '?')} ({rid})" for rid in ids[:limit])
+    return shown + (f", … {len(ids) - limit} more" if len(ids) > limit else "") if ids else "none"
+
+
+def targeting_markdown() -> list[str]:
+    """Return the cohorts (members, targets) and each rollout plan's steps with the restaurants they cover."""
+    names = restaurant_names()
+    all_ids = sorted(names)
+    lines = ["", "## Cohorts", ""]
+    cohorts = list(Cohort.objects.prefetch_related("members").order_by("name"))
+    if not cohorts:
+        lines.append("None.")
+    for cohort in cohorts:
+        members = sorted(member.restaurant_id for member in cohort.members.all())
+        targeted = ", ".join(
+            f"`{t.key}` = {format_value(t.value)}"
+            for t in FlagTarget.objects.filter(cohort=cohort).order_by("key")
+        )
+        lines.append(
+            f"- **{cohort.name}** ({len(members)} restaurants: {_names(members, names)}); "
+            f"targets: {targeted or 'none'}"
+        )
+    lines += ["", "## Rollout plans", ""]
+    plans = list(RolloutPlan.objects.order_by("-created_at")[:20])
+    if not plans:
+        lines.append("None.")
+    for plan in plans:
+        applied = plan.change_requests.filter(status="approved").count()
+        lines.append(
+            f"### `{plan.key}` plan #{plan.pk}: {plan.get_status_display().lower()}, "
+            f"{applied} of {plan.step_count()} steps applied"
+        )
+        lines.append("")
+        for step in range(plan.step_count()):
+            covered = covered_by(plan, step, all_ids)
+            state = "applied" if step < applied else "not applied"
+            who = (
+                f"all {len(all_ids)} restaurants"
+                if step == 0
+                else f"{len(covered)} of {len(all_ids)}: {_names(covered, names)}"
+            )
+            lines.append(f"- step {step} ({state}): {plan.step_label(step)} — {who}")
+        lines.append("")
+    return lines
 
 
 def render_markdown(rows: list[dict[str, str]], environment: str, problems: list[str]) -> str:
@@ -95,6 +168,7 @@ def render_markdown(rows: list[dict[str, str]], environment: str, problems: list
     for row in rows:
         cells = [f"`{row['key']}`", *(row[column] or "—" for column in MATRIX_COLUMNS[1:])]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += targeting_markdown()
     lines += ["", "## Problems", ""]
     lines += [f"- {problem}" for problem in problems] or ["None: no contradictions, no unusable overrides."]
     return "\n".join(lines) + "\n"
@@ -125,6 +199,9 @@ class Command(BaseCommand):
         what = propose.add_mutually_exclusive_group(required=True)
         what.add_argument("--value", help="the new value as text: true/false, a number, a choice")
         what.add_argument("--remove", action="store_true", help="remove the override of this scope")
+        target = propose.add_mutually_exclusive_group()
+        target.add_argument("--cohort", help="target a cohort by name instead of a restaurant or everyone")
+        target.add_argument("--percentage", type=int, help="target this percentage of restaurants (0-100)")
         self._scope_reason_user(propose)
 
         for name, verb in (("approve", "approve and apply"), ("reject", "reject")):
@@ -168,8 +245,15 @@ class Command(BaseCommand):
         environment = settings.RESERVEX_ENV
         self.stdout.write(f"Flags in force ({scope_label(restaurant_id)}, environment {environment}):")
         for key, value in state.effective(restaurant_id, environment).items():
+            found, _, targeted_by = (
+                targeted_value(key, restaurant_id, state.memberships.get(restaurant_id, ()), state.targets)
+                if restaurant_id is not None
+                else (False, None, "")
+            )
             if restaurant_id is not None and key in state.restaurant_values.get(restaurant_id, {}):
                 source = f"restaurant {restaurant_id} override"
+            elif found:
+                source = f"target: {targeted_by}"
             elif key in state.global_values:
                 source = "global override"
             else:
@@ -221,12 +305,19 @@ class Command(BaseCommand):
     def _propose(self, options: dict[str, Any]) -> None:
         # Removal is accepted for keys the registry no longer has (cleaning up old rows).
         value = None if options["remove"] else self._parse(self._flag(options["key"]), options["value"])
+        cohort = None
+        if options.get("cohort"):
+            cohort = Cohort.objects.filter(name=options["cohort"]).first()
+            if cohort is None:
+                raise CommandError(f"There is no cohort {options['cohort']!r}; create it in admin first.")
         change = change_propose(
             proposer=self._user(options["user"]),
             key=options["key"],
             value=value,
             reason=options["reason"],
             restaurant_id=options["restaurant"],
+            cohort=cohort,
+            percentage=options.get("percentage"),
         )
         self.stdout.write(
             f"Proposed change request {change}. It has no effect until a different person "

@@ -16,6 +16,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
+# The headless Chromium fixtures of the booking browser tests, for flags/tests/test_rollout_browser.py.
+from bookings.tests.browser.conftest import browser, page  # noqa: F401
 from bookings.tests.factories import UserFactory
 from flags import store
 

@@ -157,6 +157,35 @@ REGISTRY: dict[str, Flag] = {
             max_value=5_000,
         ),
         Flag(
+            key="allocator.reshuffle_enabled",
+            type=bool,
+            description="When a party fits the capacity rules but no table set is free, move "
+            "confirmed bookings that have not arrived to other tables (same time and party) to "
+            "make room, within allocator.reshuffle_timeout_ms.",
+            defaults={"dev": False, "staging": True, "prod": False},
+            owner="allocator",
+            kill_switch=True,
+        ),
+        Flag(
+            key="allocator.reshuffle_timeout_ms",
+            type=int,
+            description="Time budget for the re-seating search at admission.",
+            defaults=_same(20),
+            owner="allocator",
+            min_value=1,
+            max_value=1_000,
+        ),
+        Flag(
+            key="allocator.reshuffle_freeze_minutes",
+            type=int,
+            description="Bookings starting within this many minutes are never re-seated (the "
+            "table may already be laid for them).",
+            defaults=_same(60),
+            owner="allocator",
+            min_value=0,
+            max_value=24 * 60,
+        ),
+        Flag(
             key="allocator.service_fail_hard",
             type=bool,
             description="Answer a booking with an error when allocation fails unexpectedly instead "

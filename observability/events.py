@@ -33,6 +33,8 @@ EVENT_TYPES: dict[str, str] = {
     "allocation.fallback": "Inline allocation handed the booking to the background job.",
     "allocation.retry_exhausted": "The background job gave up on a booking.",
     "allocation.requeued": "The sweeper re-enqueued a pending booking whose job went stale.",
+    "allocation.reseated": "Admission moved bookings to other tables to seat a new party.",
+    "booking.reseated": "A booking was given other tables at its own time to seat a new party.",
     "hold.created": "A hold set tables aside.",
     "hold.released": "A hold was released by its holder.",
     "hold.expired": "Expired holds were purged.",

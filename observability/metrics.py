@@ -39,6 +39,17 @@ ALLOCATION_OUTCOMES = ("assigned", "skipped", "conflict", "error")
 FALLBACK_REASONS = ("budget_spent", "lock_timeout", "shed_overload", "no_plan_now", "error", "enqueue_failed")
 INTEGRITY_KINDS = ("overlap", "over_capacity", "unseated_confirmed", "stale_pending")
 TASK_OUTCOMES = ("success", "retry", "failure")
+# allocator.reseating's failure reasons, plus made room and lost a race while writing the moves.
+RESEAT_OUTCOMES = (
+    "reseated",
+    "no_move_needed",
+    "no_target_table_set",
+    "blockers_do_not_fit_elsewhere",
+    "needs_too_many_moves",
+    "search_budget_spent",
+    "invalid_request",
+    "conflict",
+)
 
 # Latency buckets: fine where the targets are (booking p95 <= 100 ms, availability p95 <= 30 ms,
 # alert at booking p95 > 1 s), coarse up to the 25 s inline ceiling and the 30 s client timeout.
@@ -114,6 +125,24 @@ TASK_SECONDS = Histogram(
     ["task"],
     buckets=TASK_BUCKETS,
 )
+RESEATINGS = Counter(
+    "reservex_reseatings_total",
+    "Re-seating searches at admission (allocator.reshuffle_enabled) by outcome.",
+    ["outcome"],
+)
+RESEAT_MOVES = Counter(
+    "reservex_reseat_moves_total",
+    "Bookings moved to other tables (same time and party) to seat a new party.",
+)
+RESEAT_COVERS_WON = Counter(
+    "reservex_reseat_covers_won_total",
+    "Covers seated only because re-seating made room for them.",
+)
+RESEAT_SECONDS = Histogram(
+    "reservex_reseat_search_seconds",
+    "Time the re-seating search took at admission, whatever it found.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1),
+)
 # "mostrecent": the value of the last check wins, whichever process (beat, worker) ran it, and it
 # survives that process's exit, so a violation stays visible until a later check clears it.
 INTEGRITY_VIOLATIONS = Gauge(
@@ -145,6 +174,8 @@ for _mode in ALLOCATION_MODES:
         ALLOCATION_ATTEMPTS.labels(_mode, _outcome)
 for _reason in FALLBACK_REASONS:
     INLINE_FALLBACKS.labels(_reason)
+for _outcome in RESEAT_OUTCOMES:
+    RESEATINGS.labels(_outcome)
 
 
 def set_integrity_violations(counts: Mapping[str, int]) -> None:

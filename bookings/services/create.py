@@ -113,6 +113,8 @@ def refuse_if_known_full(
     slot = next((s for s in day or () if s.time == local_time), None)
     if day is None or slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
         return
+    if slot.reason == FAILURE_BUSY and flag_values.get("allocator.reshuffle_enabled"):
+        return  # re-seating under the lock may make room where the cached day saw none
     message = (
         "The restaurant is full at that time."
         if slot.reason in CAPACITY_REASONS

@@ -20,6 +20,7 @@ from allocator.capacity import (
     evaluate,
 )
 from allocator.planner import (
+    FAILURE_BUSY,
     IDLE_CAP_MINUTES,
     Decision,
     FloorSnapshot,
@@ -35,6 +36,7 @@ from bookings.errors import (
 from bookings.integrity import tables_connected
 from bookings.locking import is_retryable, lock_service_days
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy
+from bookings.services.reseating import reseat_for_admission
 from bookings.slots import Slot, resolve_slot
 from bookings.snapshots import (
     DayState,
@@ -325,6 +327,20 @@ def plan_on_state(
     )
     metrics.PLANNER_SECONDS.observe(decision.planner_ms / 1000)
     if decision.plan is None:
+        if decision.failure_reason == FAILURE_BUSY and flag_values.get("allocator.reshuffle_enabled"):
+            # The rules admit the party but every table set that seats it is taken: move
+            # bookings that have not arrived out of its way (issue 16), in this transaction.
+            request = PlanRequest(party_size=party_size, starts_at=slot.starts_at, ends_at=slot.ends_at)
+            reseated = reseat_for_admission(
+                config=config,
+                floor=floor,
+                request=request,
+                settings=settings,
+                flag_values=flag_values,
+                now=now,
+            )
+            if reseated is not None:
+                return reseated
         raise no_table_refusal(decision, slot, party_size)
     return decision
 

@@ -1,0 +1,173 @@
+"""Re-seating at admission (allocator.reshuffle_enabled) on real Postgres: a party of six that
+greedy refuses is seated by moving two couples; pinned, frozen and seated bookings never move."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from bookings.errors import CapacityExceeded
+from bookings.integrity import check_integrity
+from bookings.models import Booking, Restaurant
+from bookings.services.admission import booking_admit
+from bookings.services.changes import booking_cancel, booking_move, booking_set_status
+from bookings.tests.factories import RestaurantFactory, TableFactory, UserFactory, adjacency, open_every_day
+from bookings.tests.helpers import evening, tables_of
+from observability import metrics
+from observability.models import ObservabilityEvent
+
+pytestmark = pytest.mark.django_db
+
+SEVEN = evening(19, 0)
+HALF_PAST = evening(19, 30)
+
+
+@pytest.fixture
+def two_fours(db: None) -> Restaurant:
+    """Two four-tops that join (F1+F2: the only place for six) and two two-tops."""
+    restaurant = RestaurantFactory(slug="two-fours", name="Two Fours")
+    open_every_day(restaurant)
+    f1 = TableFactory(restaurant=restaurant, label="F1", max_party=4)
+    f2 = TableFactory(restaurant=restaurant, label="F2", max_party=4)
+    TableFactory(restaurant=restaurant, label="C1", max_party=2)
+    TableFactory(restaurant=restaurant, label="C2", max_party=2)
+    adjacency(f1, f2)
+    return restaurant
+
+
+def book(restaurant: Restaurant, party: int, starts_at: Any = SEVEN, **kwargs: Any) -> Booking:
+    return booking_admit(
+        restaurant=restaurant, party_size=party, starts_at=starts_at, guest_name="G", **kwargs
+    ).booking
+
+
+@pytest.fixture
+def couples_on_the_fours(two_fours: Restaurant) -> tuple[Booking, Booking]:
+    """Two couples that ended up on the four-tops: the two-tops were taken, then cancelled."""
+    early = [book(two_fours, 2), book(two_fours, 2)]
+    assert sorted(label for b in early for label in tables_of(b)) == ["C1", "C2"]
+    couples = (book(two_fours, 2), book(two_fours, 2))
+    assert sorted(label for b in couples for label in tables_of(b)) == ["F1", "F2"]
+    for booking in early:
+        booking_cancel(booking=booking)
+    return couples
+
+
+def assert_integrity_clean() -> None:
+    report = check_integrity(now=timezone.now(), stale_after=timedelta(minutes=10))
+    assert report.ok, report.render()
+
+
+def test_with_reseating_off_the_party_of_six_is_refused(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking]
+) -> None:
+    with pytest.raises(CapacityExceeded) as refused:
+        book(two_fours, 6, HALF_PAST)
+
+    assert refused.value.extra["reason"] == "all_tables_busy"
+    assert [tables_of(b) for b in couples_on_the_fours] == [["F1"], ["F2"]]
+
+
+def test_with_reseating_on_the_party_of_six_is_seated_by_moving_both_couples(
+    two_fours: Restaurant,
+    couples_on_the_fours: tuple[Booking, Booking],
+    set_flags: Callable[..., None],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    won_before = metrics.RESEAT_COVERS_WON._value.get()
+    moves_before = metrics.RESEAT_MOVES._value.get()
+    tables_before = [tables_of(b) for b in couples_on_the_fours]
+
+    with django_capture_on_commit_callbacks(execute=True):  # the counters move once it commits
+        six = book(two_fours, 6, HALF_PAST)
+
+    assert six.status == Booking.Status.CONFIRMED
+    assert tables_of(six) == ["F1", "F2"]
+    moved = [Booking.objects.get(pk=b.pk) for b in couples_on_the_fours]
+    assert sorted(label for b in moved for label in tables_of(b)) == ["C1", "C2"]
+    for before, old_tables, after in zip(couples_on_the_fours, tables_before, moved, strict=True):
+        # Same time, same party, still confirmed; only the tables changed.
+        assert (after.starts_at, after.ends_at, after.party_size, after.status) == (
+            before.starts_at,
+            before.ends_at,
+            before.party_size,
+            Booking.Status.CONFIRMED,
+        )
+        reason = after.allocation_reason
+        assert reason["reseated_by"] == "allocator"
+        assert reason["message"] == (
+            f"Re-seated from {old_tables[0]} to {tables_of(after)[0]} to seat a party of 6 at 19:30."
+        )
+        assert reason["before"]["plan"]["labels"] == [reason["from_tables"][0]]
+    assert [m["party_size"] for m in six.allocation_reason["reseating"]["moves"]] == [2, 2]
+    assert metrics.RESEAT_COVERS_WON._value.get() - won_before == 6
+    assert metrics.RESEAT_MOVES._value.get() - moves_before == 2
+    assert ObservabilityEvent.objects.filter(type="booking.reseated").count() == 2
+    assert ObservabilityEvent.objects.get(type="allocation.reseated").context["count"] == 2
+    assert_integrity_clean()
+
+
+def test_a_couple_staff_placed_by_hand_is_never_moved(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking], set_flags: Callable[..., None]
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    pinned, other = couples_on_the_fours
+    booking_move(booking=pinned, actor_id=UserFactory().pk, table_labels=tables_of(pinned))
+
+    with pytest.raises(CapacityExceeded):
+        book(two_fours, 6, HALF_PAST)
+
+    assert tables_of(Booking.objects.get(pk=pinned.pk)) == tables_of(pinned)
+    assert tables_of(Booking.objects.get(pk=other.pk)) == tables_of(other)
+    assert_integrity_clean()
+
+
+def test_a_seated_couple_is_never_moved(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking], set_flags: Callable[..., None]
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    seated, other = couples_on_the_fours
+    booking_set_status(booking=seated, status=Booking.Status.SEATED, actor_id=UserFactory().pk)
+
+    with pytest.raises(CapacityExceeded):
+        book(two_fours, 6, HALF_PAST)
+
+    assert tables_of(Booking.objects.get(pk=seated.pk)) == tables_of(seated)
+    assert tables_of(Booking.objects.get(pk=other.pk)) == tables_of(other)
+
+
+def test_couples_starting_within_the_freeze_are_never_moved(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking], set_flags: Callable[..., None]
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True, "allocator.reshuffle_freeze_minutes": 60})
+
+    # At 18:15 the couples (19:00) start within the hour: their tables may already be laid.
+    with pytest.raises(CapacityExceeded):
+        book(two_fours, 6, HALF_PAST, now=SEVEN - timedelta(minutes=45))
+    # At 17:45 they are outside the freeze and may move.
+    six = book(two_fours, 6, HALF_PAST, now=SEVEN - timedelta(minutes=75))
+
+    assert tables_of(six) == ["F1", "F2"]
+    assert_integrity_clean()
+
+
+def test_a_couple_cancelled_meanwhile_is_not_moved_back_to_life(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking], set_flags: Callable[..., None]
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    gone, _ = couples_on_the_fours
+    booking_cancel(booking=gone)
+
+    # One four-top is free; the other couple moves to a two-top to make the join.
+    six = book(two_fours, 6, HALF_PAST)
+
+    assert tables_of(six) == ["F1", "F2"]
+    assert tables_of(Booking.objects.get(pk=gone.pk)) == []
+    assert Booking.objects.get(pk=gone.pk).status == Booking.Status.CANCELLED
+    assert len(six.allocation_reason["reseating"]["moves"]) == 1
+    assert_integrity_clean()

@@ -8,16 +8,19 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from bookings.availability import recent_days
 from bookings.models import Restaurant
 from bookings.tests.factories import RestaurantFactory, TableFactory, UserFactory, adjacency, open_every_day
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Start every test with no cached flags or throttle counts from an earlier test.
+    """Start every test with no cached flags, days or throttle counts from an earlier test.
 
-    Deletes only ReserveX's cache keys (its key prefix), never Celery's queues in the same Redis.
+    Deletes only ReserveX's cache keys (its key prefix), never Celery's queues in the same Redis,
+    and this process's recent days (bookings.availability.recent_days).
     """
+    recent_days.clear()
     try:
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
         keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))

@@ -59,6 +59,9 @@ def placement_title(plan: DayPlan, placement: Placement) -> str:
         )
     booking = placement.booking
     flag = " · capacity override" if booking.capacity_override else ""
+    reason = booking.allocation_reason
+    if isinstance(reason, dict) and "reseated_by" in reason:
+        flag += f" · {reason.get('message', 'Re-seated.').rstrip('.')}"
     return (
         f"{booking.guest_name}, party of {booking.party_size}, {when}, {tables} · "
         f"{booking.get_status_display()}{flag}"
@@ -423,6 +426,10 @@ SETTING_WORDS = {
     "require_adjacency": "Joined tables must be next to each other",
     "max_merge_tables": "Most tables joined for one party",
     "enumeration_timeout_ms": "Search time limit (ms)",
+    "max_moves": "Most bookings moved to make room",
+    "max_nodes": "Re-seating search steps at most",
+    "max_targets": "Table sets considered for the new party at most",
+    "time_budget_ms": "Re-seating time limit (ms)",
 }
 
 
@@ -461,6 +468,19 @@ def explain_allocation(reason: dict[str, Any] | None) -> dict[str, Any]:
             "headline": "No explanation recorded: the booking has not been through the planner "
             "(it is pending, or was imported or added by hand).",
         }
+    if "reseated_by" in reason:
+        before = reason.get("before")
+        return {
+            "headline": f"{reason.get('message', 'Re-seated.')} The allocator moved it at admission to make "
+            "room for a new party: same time, same party, tables the planner allows. Bookings placed by "
+            "staff, seated or starting soon are never moved.",
+            "before": explain_allocation(before).get("headline") if before else None,
+            "settings": [
+                {"name": SETTING_WORDS.get(key, key), "value": value}
+                for key, value in (reason.get("settings") or {}).items()
+            ],
+            "raw": reason,
+        }
     if "chosen_by_staff" in reason:
         tables = ", ".join(str(label) for label in reason.get("tables") or [])
         return {
@@ -489,8 +509,10 @@ def explain_allocation(reason: dict[str, Any] | None) -> dict[str, Any]:
     else:
         headline = f"No plan. {failure_words(reason.get('failure_reason'))}"
     settings = reason.get("settings") or {}
+    reseating = reason.get("reseating") or {}
     return {
         "headline": headline,
+        "reseating": reseating.get("message"),
         "from_hold": reason.get("converted_from_hold"),
         "rows": rows,
         "ranking": [RANKING_WORDS.get(step, step) for step in reason.get("ranking") or []],

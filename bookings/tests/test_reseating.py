@@ -171,3 +171,21 @@ def test_a_couple_cancelled_meanwhile_is_not_moved_back_to_life(
     assert Booking.objects.get(pk=gone.pk).status == Booking.Status.CANCELLED
     assert len(six.allocation_reason["reseating"]["moves"]) == 1
     assert_integrity_clean()
+
+
+def test_why_these_tables_says_who_moved_a_booking_from_where_to_where_and_why(
+    two_fours: Restaurant,
+    couples_on_the_fours: tuple[Booking, Booking],
+    set_flags: Callable[..., None],
+    admin_client: Any,
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    six = book(two_fours, 6, HALF_PAST)
+    moved = Booking.objects.get(pk=couples_on_the_fours[0].pk)
+
+    moved_page = admin_client.get(f"/admin/bookings/booking/{moved.pk}/change/").content.decode()
+    six_page = admin_client.get(f"/admin/bookings/booking/{six.pk}/change/").content.decode()
+
+    assert f"Re-seated from F1 to {tables_of(moved)[0]} to seat a party of 6 at 19:30." in moved_page
+    assert "Before it was moved:" in moved_page and "Tables F1: 4 seats for a party of 2" in moved_page
+    assert "Re-seating:" in six_page and "Made room by re-seating F1 → C" in six_page

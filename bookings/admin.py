@@ -13,18 +13,19 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import ForeignKey, Prefetch, QuerySet
 from django.forms import ModelChoiceField
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from bookings.codes import format_code, normalize_code
 from bookings.errors import DomainError
 from bookings.models import (
     Booking,
@@ -38,6 +39,7 @@ from bookings.models import (
     TableOccupancy,
 )
 from bookings.services.changes import booking_cancel, booking_set_status
+from bookings.text import strip_bidi
 from observability.models import AllocationAttempt
 
 admin.site.site_header = "ReserveX"
@@ -147,10 +149,8 @@ class RestaurantAdmin(RestaurantScopedAdmin):
     @admin.display(description="Staff pages")
     def staff_pages(self, obj: Restaurant) -> str:
         return format_html(
-            '<a href="{}">Timeline</a> · <a href="{}">New booking</a> · <a href="{}">Floor plan</a> · '
-            '<a href="{}">Widget</a>',
+            '<a href="{}">Timeline</a> · <a href="{}">Floor plan</a> · <a href="{}">Widget</a>',
             reverse("admin:bookings_restaurant_timeline", args=[obj.pk]),
-            reverse("admin:bookings_restaurant_booking_new", args=[obj.pk]),
             reverse("admin:bookings_restaurant_floor", args=[obj.pk]),
             reverse("widget", args=[obj.slug]),
         )
@@ -246,21 +246,35 @@ def _booking_action(status: str, done: str) -> Any:
     )(action)
 
 
+class BookingForm(forms.ModelForm):
+    """The guest's details as staff edit them: cleaned like every other input of a name or notes."""
+
+    class Meta:
+        model = Booking
+        fields = ["guest_name", "guest_email", "guest_phone", "notes"]
+
+    def clean_guest_name(self) -> str:
+        name = strip_bidi(self.cleaned_data["guest_name"]).strip()
+        if not name:
+            raise ValidationError("Give the guest's name.")
+        return name
+
+    def clean_notes(self) -> str:
+        return strip_bidi(self.cleaned_data["notes"])
+
+
 @admin.register(Booking)
 class BookingAdmin(RestaurantScopedAdmin):
-    list_display = [
-        "reference",
-        "restaurant",
-        "starts_at",
-        "party_size",
-        "guest_name",
-        "status",
-        "tables",
-        "source",
-    ]
+    form = BookingForm
+    # What staff look for at 1 280 px without scrolling sideways (beside the admin's menu and the
+    # filters): who, how many, when, how it stands and where they sit. The source is a filter, and
+    # with the reference on the change page.
+    list_display = ["code_column", "guest", "party", "when_column", "status", "tables"]
+    list_display_links = ["code_column", "guest"]
     list_filter = ["status", "source", "restaurant", ("starts_at", admin.DateFieldListFilter)]
     date_hierarchy = "starts_at"
-    search_fields = ["reference", "guest_name", "guest_email"]
+    search_fields = ["code", "reference", "guest_name", "guest_email"]
+    search_help_text = "Booking code (any case, spaces and dashes ignored), guest name, email or reference."
     list_select_related = ["restaurant"]
     actions = [
         _booking_action(Booking.Status.SEATED, "marked seated"),
@@ -275,6 +289,7 @@ class BookingAdmin(RestaurantScopedAdmin):
             None,
             {
                 "fields": [
+                    "code_display",
                     "reference",
                     "restaurant",
                     "status",
@@ -302,6 +317,7 @@ class BookingAdmin(RestaurantScopedAdmin):
         ),
     ]
     readonly_fields = [
+        "code_display",
         "reference",
         "restaurant",
         "status",
@@ -322,20 +338,9 @@ class BookingAdmin(RestaurantScopedAdmin):
     class Media:
         css = {"all": ["bookings/admin/staff.css"]}
 
-    def add_view(
-        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        # Not a raw model form: "Add" leads to the staff form, which admits the booking like a guest's
-        # (capacity rules, tables, idempotency) — for the user's restaurant, or a choice of them.
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        restaurants = list(Restaurant.objects.managed_by(request.user)[:2])
-        if len(restaurants) == 1:
-            return HttpResponseRedirect(
-                reverse("admin:bookings_restaurant_booking_new", args=[restaurants[0].pk])
-            )
-        messages.info(request, "Choose the restaurant: “New booking” is next to its timeline.")
-        return HttpResponseRedirect(reverse("admin:bookings_restaurant_changelist"))
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Bookings are admitted through the API or widget (capacity rules, tables, idempotency).
+        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return (
@@ -358,6 +363,49 @@ class BookingAdmin(RestaurantScopedAdmin):
             "staff_restaurants": list(Restaurant.objects.managed_by(request.user)[:3]),
         }
         return super().changelist_view(request, extra_context)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = list(super().get_list_display(request))
+        if Restaurant.objects.managed_by(request.user)[:2].count() > 1:
+            columns.insert(1, "restaurant")  # only staff of several restaurants need to tell them apart
+        return columns
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Find a booking by its code as staff type it ("k7m 4qpx", "K7M-4QPX"), besides the usual."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        code = normalize_code(search_term)
+        if code is not None:
+            results = results | queryset.filter(code=code)
+        return results, may_have_duplicates
+
+    @admin.display(description="Code", ordering="code")
+    def code_column(self, obj: Booking) -> str:
+        return format_html('<span class="rx-code">{}</span>', format_code(obj.code))
+
+    @admin.display(description="Booking code")
+    def code_display(self, obj: Booking) -> str:
+        return format_html(
+            '<span class="rx-code rx-code-big">{}</span> <span class="help">read it to the guest; '
+            "staff search finds it in any case, with or without the dash</span>",
+            format_code(obj.code),
+        )
+
+    @admin.display(description="Guest", ordering="guest_name")
+    def guest(self, obj: Booking) -> str:
+        # A very long name is cut with an ellipsis; the full name shows on hover.
+        return format_html('<span class="rx-guest" title="{}">{}</span>', obj.guest_name, obj.guest_name)
+
+    @admin.display(description="Party", ordering="party_size")
+    def party(self, obj: Booking) -> int:
+        return obj.party_size
+
+    @admin.display(description="Time", ordering="starts_at")
+    def when_column(self, obj: Booking) -> str:
+        # The year is in the date filter above the list; a short time keeps every column in view.
+        local = obj.starts_at.astimezone(obj.restaurant.tz)
+        return format_html('<span class="rx-when-cell">{}</span>', f"{local:%a %-d %b, %H:%M}")
 
     @admin.display(description="Tables")
     def tables(self, obj: Booking) -> str:

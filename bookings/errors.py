@@ -90,3 +90,10 @@ class IdempotencyInProgress(DomainError):
 
     def __init__(self) -> None:
         super().__init__("A request with this Idempotency-Key is still being processed.", retry_after=1)
+
+
+class PartyTooLarge(DomainError):
+    """No table set of the restaurant seats the party at any time: online booking cannot help."""
+
+    code = "PARTY_TOO_LARGE"
+    status = 422

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
+from bookings.codes import CODE_CONSTRAINT, CODE_LENGTH, new_booking_code
+
 DEFAULT_TURN_TIMES: list[list[int]] = [[2, 90], [4, 105], [6, 120], [0, 150]]
 """[max party size, minutes] in ascending order; the last entry (max 0) covers every larger party."""
 
@@ -89,6 +91,10 @@ class Restaurant(models.Model):
     booking_horizon_days = models.PositiveSmallIntegerField(default=90)
     hold_ttl_seconds = models.PositiveIntegerField(default=300)
     turn_times = models.JSONField(default=default_turn_times, validators=[validate_turn_times])
+    phone = models.CharField(
+        max_length=32, blank=True, help_text="Shown to guests whose party is too large to book online."
+    )
+    email = models.EmailField(blank=True, help_text="Shown with the phone number, for the same guests.")
     allow_staff_override = models.BooleanField(
         default=False,
         help_text="Let staff place a booking past capacity rules with an explicit, audited override.",
@@ -388,6 +394,8 @@ class Booking(models.Model):
     HOLDING_CAPACITY = (Status.PENDING, Status.CONFIRMED, Status.SEATED)
 
     reference = models.CharField(max_length=32, unique=True, default=new_booking_reference, editable=False)
+    # For people (read over the phone, typed into the admin search); unique per restaurant.
+    code = models.CharField(max_length=CODE_LENGTH, default=new_booking_code, editable=False)
     restaurant = models.ForeignKey(Restaurant, on_delete=models.PROTECT, related_name="bookings")
     party_size = models.PositiveSmallIntegerField()
     starts_at = models.DateTimeField()
@@ -423,6 +431,7 @@ class Booking(models.Model):
             models.CheckConstraint(
                 condition=Q(starts_at__lt=F("ends_at")), name="booking_starts_before_ends"
             ),
+            models.UniqueConstraint(fields=["restaurant", "code"], name=CODE_CONSTRAINT),
         ]
 
     def __str__(self) -> str:

@@ -66,6 +66,7 @@ def booking_public(
         tables = tables_by_booking([booking.pk]).get(booking.pk, [])
     return {
         "reference": booking.reference,
+        "code": booking.code,
         "restaurant": booking.restaurant.slug,
         "status": booking.status,
         "status_reason": booking.status_reason,

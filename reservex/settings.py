@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BookingStatusEnum": "bookings.models.Booking.Status",
         "StaffStatusEnum": ["seated", "completed", "no_show", "cancelled"],
+        "DayReasonEnum": "bookings.refusals.DAY_REASONS",
     },
 }
 

@@ -7,7 +7,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bookings.codes import CODE_LENGTH
 from bookings.models import Booking
+from bookings.refusals import DAY_REASONS
+from bookings.text import strip_bidi
 
 MAX_PARTY_SIZE = 50
 
@@ -19,6 +22,14 @@ class HourMinuteField(serializers.TimeField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("format", "%H:%M")
         super().__init__(**kwargs)
+
+
+class GuestTextField(serializers.CharField):
+    """A guest's name or notes, without Unicode bidi controls (they could flip it on the staff pages)."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        # Before the blank check, so a name of nothing but controls is refused as blank.
+        return super().run_validation(strip_bidi(data) if isinstance(data, str) else data)
 
 
 class AvailabilityQuery(serializers.Serializer[Any]):
@@ -34,11 +45,23 @@ class SlotOut(serializers.Serializer[Any]):
     reason = serializers.CharField(allow_null=True, help_text="Why the time cannot seat the party.")
 
 
+DAY_REASON_HELP = (
+    "Why no time of the day can be booked, or null when one can: `past` (the date or today's last "
+    "time has passed), `beyond_horizon` (further ahead than the restaurant takes bookings), `closed` "
+    "(no service that day), `party_too_large` (no table set seats the party; the message says how to "
+    "reach the restaurant) or `full`."
+)
+
+
 class DayAvailabilityOut(serializers.Serializer[Any]):
     restaurant = serializers.CharField()
     date = serializers.DateField()
     party_size = serializers.IntegerField()
     slots = SlotOut(many=True)
+    reason = serializers.ChoiceField(choices=DAY_REASONS, allow_null=True, help_text=DAY_REASON_HELP)
+    message = serializers.CharField(
+        allow_null=True, help_text="The reason in words for the guest; null with it."
+    )
 
 
 class CapacityOut(serializers.Serializer[Any]):
@@ -53,9 +76,15 @@ class TimeAvailabilityOut(serializers.Serializer[Any]):
     time = HourMinuteField()
     party_size = serializers.IntegerField()
     available = serializers.BooleanField()
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why the time cannot seat the party; for a time the day does not offer, the day's "
+        "reason (past, beyond_horizon, closed, party_too_large) or `outside_service`.",
+    )
     capacity = CapacityOut(allow_null=True)
     alternatives = serializers.ListField(child=serializers.CharField(), help_text="HH:MM, nearest first.")
+    day_reason = serializers.ChoiceField(choices=DAY_REASONS, allow_null=True, help_text=DAY_REASON_HELP)
+    message = serializers.CharField(allow_null=True, help_text="The day's reason in words; null with it.")
 
 
 class HoldIn(serializers.Serializer[Any]):
@@ -78,12 +107,12 @@ class BookingIn(serializers.Serializer[Any]):
     date = serializers.DateField()
     time = serializers.TimeField()
     party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
-    guest_name = serializers.CharField(max_length=200)
+    guest_name = GuestTextField(max_length=200)
     guest_email = serializers.EmailField(required=False, allow_blank=True, default="")
     guest_phone = serializers.RegexField(
         r"^\+?[0-9 ()./-]{0,31}$", max_length=32, required=False, allow_blank=True, default=""
     )
-    notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    notes = GuestTextField(max_length=1000, required=False, allow_blank=True, default="")
     hold_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     # Declared fields are collected by DRF's metaclass, so this does not shadow Field.source.
     source = serializers.ChoiceField(  # type: ignore[assignment]
@@ -106,7 +135,16 @@ class AllocationSummaryOut(serializers.Serializer[Any]):
 class BookingOut(serializers.Serializer[Any]):
     """What the holder of a reference sees: no contact details."""
 
-    reference = serializers.CharField()
+    reference = serializers.CharField(
+        help_text="The unguessable key of the booking's URL: keep it private, like a password."
+    )
+    code = serializers.CharField(
+        min_length=CODE_LENGTH,
+        max_length=CODE_LENGTH,
+        help_text="Short code to read aloud or quote to staff (7 characters, no 0/O, 1/I/L or U), "
+        "unique within the restaurant. Shown grouped as 3-4 (K7M-4QPX); staff search ignores case, "
+        "spaces and dashes. It does not open the booking: the reference does.",
+    )
     restaurant = serializers.CharField()
     status = serializers.ChoiceField(choices=Booking.Status.choices)
     status_reason = serializers.CharField(allow_blank=True)

@@ -24,6 +24,7 @@ from bookings.availability import add_alternatives, availability_at, availabilit
 from bookings.config import RestaurantVersions, config_at, restaurant_versions
 from bookings.errors import CapacityExceeded, SlotUnavailable
 from bookings.models import Booking, Restaurant
+from bookings.refusals import day_reason, refuse_party_too_large
 from bookings.selectors import booking_public, booking_staff, staff_day, tables_by_booking
 from bookings.services.admission import BookingRequest
 from bookings.services.changes import booking_cancel, booking_move, booking_set_status
@@ -42,6 +43,11 @@ ERROR = ErrorEnvelopeSerializer
 def _errors(*codes: tuple[int, str]) -> dict[int, OpenApiResponse]:
     return {status_code: OpenApiResponse(ERROR, description=text) for status_code, text in codes}
 
+
+PARTY_TOO_LARGE_TEXT = (
+    "PARTY_TOO_LARGE: no table set of the restaurant seats the party at any time; the message says "
+    "how to reach the restaurant, `contact` has its phone and email where known"
+)
 
 COMMON_ERRORS = (
     (400, "VALIDATION_ERROR, PARSE_ERROR (malformed JSON)"),
@@ -115,6 +121,15 @@ class AvailabilityView(PublicView):
         restaurant = config.restaurant
         now = timezone.now()
         day = availability_day_cached(versions, query["date"], query["party_size"], now=now, config=config)
+        # Why nothing can be booked that day, if so: the guest is told, not shown an empty list.
+        reason, message = day_reason(
+            config,
+            query["date"],
+            query["party_size"],
+            day,
+            now=now,
+            flag_values=lambda: flags.get_all(restaurant),
+        )
         if query.get("time") is not None:
             answer = availability_at(
                 restaurant, query["date"], query["time"], query["party_size"], now=now, day=day
@@ -127,7 +142,7 @@ class AvailabilityView(PublicView):
                     "time": query["time"],
                     "party_size": query["party_size"],
                     "available": answer.available,
-                    "reason": slot.reason if slot else "outside_service",
+                    "reason": slot.reason if slot else reason or "outside_service",
                     "capacity": {
                         "max_covers": slot.max_covers,
                         "booked_covers": slot.booked_covers,
@@ -136,6 +151,8 @@ class AvailabilityView(PublicView):
                     if slot
                     else None,
                     "alternatives": [t.strftime("%H:%M") for t in answer.alternatives],
+                    "day_reason": reason,
+                    "message": message,
                 }
             ).data
         else:
@@ -145,6 +162,8 @@ class AvailabilityView(PublicView):
                     "date": query["date"],
                     "party_size": query["party_size"],
                     "slots": day,
+                    "reason": reason,
+                    "message": message,
                 }
             ).data
         metrics.AVAILABILITY_LATENCY.observe(clock.perf_counter() - started)
@@ -161,6 +180,7 @@ class HoldCreateView(PublicView):
             409: OpenApiResponse(
                 ERROR, description="CAPACITY_EXCEEDED with alternatives, SLOT_UNAVAILABLE, HOLD_CONFLICT"
             ),
+            422: OpenApiResponse(ERROR, description=PARTY_TOO_LARGE_TEXT),
             503: OpenApiResponse(ERROR, description="BUSY_RETRY with Retry-After"),
             **_errors(*COMMON_ERRORS),
         },
@@ -171,6 +191,7 @@ class HoldCreateView(PublicView):
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
         flag_values = flags.get_all(restaurant)
+        refuse_party_too_large(config, data["party_size"], lambda: flag_values)
         try:
             hold = hold_create(
                 restaurant=restaurant,
@@ -238,7 +259,10 @@ class BookingCreateView(PublicView):
                 "IDEMPOTENCY_IN_PROGRESS with Retry-After",
             ),
             410: OpenApiResponse(ERROR, description="HOLD_EXPIRED"),
-            422: OpenApiResponse(ERROR, description="IDEMPOTENCY_KEY_REUSED: same key, another body"),
+            422: OpenApiResponse(
+                ERROR,
+                description=f"IDEMPOTENCY_KEY_REUSED: same key, another body; {PARTY_TOO_LARGE_TEXT}",
+            ),
             429: OpenApiResponse(ERROR, description="RATE_LIMITED with Retry-After"),
             503: OpenApiResponse(ERROR, description="BUSY_RETRY with Retry-After"),
         },
@@ -256,6 +280,8 @@ class BookingCreateView(PublicView):
         versions = _versions(data["restaurant"], data["date"], key)
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
+        # Before the cached refusal and admission, which would say "full" to a party no table seats.
+        refuse_party_too_large(config, data["party_size"], lambda: flags.get_all(restaurant))
         idempotency = IdempotencyRequest(key=key, fingerprint=request_fingerprint(dict(request.data)))
         booking_request = BookingRequest(
             party_size=data["party_size"],

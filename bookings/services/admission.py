@@ -19,6 +19,7 @@ from allocator.capacity import (
 from allocator.planner import (
     Decision,
 )
+from bookings.codes import retry_on_code_collision
 from bookings.config import RestaurantConfig, RestaurantVersions, config_for
 from bookings.errors import (
     CapacityExceeded,
@@ -49,6 +50,7 @@ from bookings.snapshots import (
     FloorLayout,
     release_expired_holds,
 )
+from bookings.text import strip_bidi
 from observability.events import build_event, record_events
 from observability.models import AllocationAttempt, ObservabilityEvent
 from observability.spans import span
@@ -72,6 +74,11 @@ class BookingRequest:
     walk_in: bool = False
     table_labels: tuple[str, ...] = ()
     staff_id: int | None = None
+
+    def __post_init__(self) -> None:
+        # Every way in (API, staff pages, admin, scripts) stores names and notes without bidi controls.
+        object.__setattr__(self, "guest_name", strip_bidi(self.guest_name))
+        object.__setattr__(self, "notes", strip_bidi(self.notes))
 
 
 @dataclass(slots=True)
@@ -263,6 +270,7 @@ def count_admission(admission: Admission) -> None:
         count_attempt(admission.first_attempt, admission.attempt_mode)
 
 
+@retry_on_code_collision
 def booking_admit(
     *,
     restaurant: Restaurant,

@@ -29,6 +29,7 @@ from allocator.planner import (
     FAILURE_NO_TABLES,
 )
 from bookings.availability import add_alternatives, cached_day, nearest_alternatives
+from bookings.codes import retry_on_code_collision
 from bookings.config import RestaurantConfig, RestaurantVersions
 from bookings.errors import CapacityExceeded, SlotUnavailable
 from bookings.locking import busy_means_retry
@@ -204,6 +205,7 @@ def inline_budget_ms(flag_values: dict[str, Any]) -> int:
     return max(0, min(int(flag_values["allocator.inline_timeout_ms"]), INLINE_TIMEOUT_CEILING_MS))
 
 
+@retry_on_code_collision
 def booking_create(
     *,
     config: RestaurantConfig,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 
+from bookings.codes import format_code
 from bookings.models import Booking, Restaurant, Table
 from bookings.slots import local_datetime
 from bookings.staff.selectors import DEFAULT_HOURS, DayPlan, Placement, day_bounds, username_of
@@ -393,6 +394,7 @@ def booking_panel(
         "status_actions": STATUS_ACTIONS.get(booking.status, []),
         "override_allowed": restaurant.allow_staff_override,
         "change_url": reverse("admin:bookings_booking_change", args=[booking.pk]),
+        "code": format_code(booking.code),
     }
 
 

@@ -33,9 +33,7 @@ KEY = "capacity.enforcement"
     key=st.sampled_from(sorted(REGISTRY)),
     first=st.integers(min_value=0, max_value=100),
     raise_by=st.integers(min_value=0, max_value=100),
-    restaurant_ids=st.lists(
-        st.integers(min_value=1, max_value=10**12), min_size=1, max_size=300, unique=True
-    ),
+    restaurant_ids=st.lists(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=300, unique=True),
 )
 def test_raising_the_percentage_only_adds_restaurants(
     key: str, first: int, raise_by: int, restaurant_ids: list[int]

@@ -167,7 +167,10 @@
     var key = date + "|" + party;
     if (!state.dayCache[key]) {
       state.dayCache[key] = api("GET", "restaurants/" + encodeURIComponent(SLUG) + "/availability?" +
-        new URLSearchParams({ date: date, party_size: party })).then(function (r) { return r.body.slots; });
+        new URLSearchParams({ date: date, party_size: party })).then(function (r) {
+        r.body.slots.message = r.body.message; // why the day has no time (past, closed, party too large…)
+        return r.body.slots;
+      });
       state.dayCache[key].catch(function () { delete state.dayCache[key]; });
     }
     return state.dayCache[key];
@@ -258,7 +261,7 @@
     }
 
     if (!free.length) {
-      els.timesList.appendChild(el("p", { class: "rxw-empty" },
+      els.timesList.appendChild(el("p", { class: "rxw-empty" }, day.slots.message ||
         "There is no table for " + guests(day.party) + " on " + longDate(day.date) + ". Please try another date."));
       announce("No free times that day.");
       return;
@@ -445,6 +448,7 @@
   function waitForTable(booking, retryAfter) {
     state.booking = booking;
     els.pendingRef.textContent = booking.reference;
+    $("pending-code").textContent = groupedCode(booking.code);
     show("pending");
     announce("Booking received. Choosing your table…");
     var polls = 0;
@@ -464,6 +468,22 @@
     }
     poll(retryAfter || 2);
   }
+
+  // The short code, grouped three and four as it is read aloud ("K7M-4QPX").
+  function groupedCode(code) {
+    return code && code.length === 7 ? code.slice(0, 3) + "-" + code.slice(3) : (code || "");
+  }
+
+  // What the table line says when the booking has no table now: only a live booking waits for one.
+  var NO_TABLE_WORDS = {
+    pending: "To be assigned",
+    confirmed: "To be assigned",
+    cancelled: "Cancelled",
+    rejected: "None",
+    no_show: "Released",
+    completed: "—",
+    seated: "—",
+  };
 
   var STATUS_WORDS = {
     pending: "Being confirmed",
@@ -493,13 +513,16 @@
     if (booking.status === "rejected") {
       lead = "Sorry — no table could be found for your party after all. Please choose another time.";
     }
+    if (booking.status === "cancelled") lead = "This booking is cancelled and its table has been released.";
     $("done-lead").textContent = lead;
     $("done-ref").textContent = booking.reference;
+    $("done-code").textContent = groupedCode(booking.code);
     $("done-date").textContent = longDate(booking.date);
     $("done-time").textContent = booking.time;
     $("done-party").textContent = guests(booking.party_size);
     $("done-tables-label").textContent = booking.tables.length > 1 ? "Tables" : "Table";
-    $("done-tables").textContent = booking.tables.length ? booking.tables.join(" + ") : "To be assigned";
+    $("done-tables").textContent = booking.tables.length ? booking.tables.join(" + ") :
+      (NO_TABLE_WORDS[booking.status] || "—");
     $("done-status").textContent = STATUS_WORDS[booking.status] || booking.status;
     $("done-checked").textContent = "Last checked at " +
       new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date()) + ".";
@@ -511,7 +534,7 @@
       announce("Your booking was updated: " + booking.time + ", " +
         (booking.tables.length ? (booking.tables.length > 1 ? "tables " : "table ") + booking.tables.join(" and ") : "no table yet") + ".");
     } else if (!quiet) {
-      announce(title + ". Reference " + booking.reference + ".");
+      announce(title + ". Booking code " + (booking.code || "").split("").join(" ") + ".");
     }
     scheduleRefresh();
     return changed;

@@ -41,6 +41,7 @@ from allocator.planner import (
     PlanRequest,
     TableInfo,
     plan_tables,
+    score_tables,
 )
 
 # Failure reasons, stable strings (telemetry groups by them).
@@ -208,6 +209,85 @@ def reseat(
     if search.tried == 0:
         return search.result(started, None, (), RESEAT_TOO_MANY_MOVES)
     return search.result(started, None, (), RESEAT_NO_ROOM)
+
+
+@dataclass(frozen=True, slots=True)
+class Tidy:
+    """Moves that leave each moved booking better placed, and what they saved."""
+
+    moves: tuple[Move, ...]
+    seats_freed: int  # empty seats no longer held by the moved bookings
+    passes: int
+    nodes: int
+    truncated: bool
+
+
+# What a tidy-up improves, in order: empty seats, tables joined, idle time around the booking (the
+# planner's first three ranking terms). Never the tie-breaks: a move must be worth making.
+TIDY_TERMS = 3
+TIDY_PASSES = 3
+# A tidy-up seats no new party: the search object only lends it the floor, the budget and the moves.
+_NO_REQUEST = PlanRequest(party_size=1, starts_at=datetime.min, ends_at=datetime.max)
+
+
+def tidy(
+    floor: FloorSnapshot,
+    bookings: Sequence[PlacedBooking],
+    settings: PlannerSettings,
+    limits: ReseatLimits,
+    *,
+    timer: Callable[[], float] | None = None,
+) -> Tidy:
+    """Return moves that re-seat movable bookings where the planner would place them now, if better.
+
+    One booking at a time, the most empty seats first: lifted off, offered the planner's best plan
+    on the floor as it stands, and moved when that plan is strictly better on seat waste, then
+    tables joined, then idle minutes around it (compared with its own tables on the same floor).
+    Up to ``TIDY_PASSES`` passes, while anything moves. Every move is a strict improvement for
+    the booking moved, so once nothing improves a second call returns no moves (idempotent).
+    """
+    clock = timer or _no_clock
+    started = clock()
+    deadline = started + limits.time_budget_ms / 1000.0 if timer is not None else float("inf")
+    search = _Search(floor, _NO_REQUEST, settings, limits, clock, deadline)
+    movable = search.lift(bookings)
+    current = {i: tuple(sorted(b.table_ids)) for i, b in movable.items()}
+    seats = {t.id: t.max_party for t in search.tables}
+
+    def waste(i: int) -> int:
+        return sum(seats[t] for t in current[i]) - movable[i].party_size
+
+    busy = dict(search.busy)
+    passes = 0
+    for _ in range(TIDY_PASSES):
+        passes += 1
+        moved = False
+        for i in sorted(movable, key=lambda i: (-waste(i), i)):
+            if search.out_of_budget():
+                break
+            b = movable[i]
+            lifted = _without(busy, [replace(b, table_ids=current[i])])
+            here = replace(floor, busy=lifted)
+            req = PlanRequest(party_size=b.party_size, starts_at=b.starts_at, ends_at=b.ends_at)
+            search.nodes += 1
+            best = plan_tables(here, req, settings, timer=clock).plan
+            if best is None or best.table_ids == current[i]:
+                continue
+            mine = score_tables(here, req, settings, current[i])
+            if mine is not None and best.score[:TIDY_TERMS] >= mine.score[:TIDY_TERMS]:
+                continue
+            busy = _with(lifted, best.table_ids, (b.starts_at, b.ends_at))
+            current[i] = best.table_ids
+            moved = True
+        if not moved or search.truncated:
+            break
+    moves = tuple(
+        search._move(movable[i], current[i])
+        for i in sorted(movable)
+        if current[i] != tuple(sorted(movable[i].table_ids))
+    )
+    freed = sum(sum(seats[t] for t in m.from_table_ids) - m.party_size - m.seat_waste for m in moves)
+    return Tidy(moves=moves, seats_freed=freed, passes=passes, nodes=search.nodes, truncated=search.truncated)
 
 
 Busy = dict[int, tuple[Window, ...]]

@@ -25,7 +25,9 @@ from allocator.reseating import (
     PlacedBooking,
     Reseating,
     ReseatLimits,
+    Tidy,
     reseat,
+    tidy,
 )
 
 RID = 3
@@ -85,7 +87,7 @@ def floor_of(
     )
 
 
-def after_moves(fl: FloorSnapshot, bookings: Sequence[PlacedBooking], result: Reseating) -> Busy:
+def after_moves(fl: FloorSnapshot, bookings: Sequence[PlacedBooking], result: Reseating | Tidy) -> Busy:
     """Return the floor's windows once the moves and the request's plan are applied."""
     by_id = {b.booking_id: b for b in bookings}
     busy = {k: list(v) for k, v in fl.busy.items()}
@@ -352,3 +354,75 @@ def test_with_nothing_movable_it_seats_exactly_what_the_planner_seats(
 
     assert result.moves == ()
     assert (result.decision is not None) == (plan_tables(fl, req, cfg).plan is not None)
+
+
+# --- tidy-up after cancellations ----------------------------------------------------------------
+
+
+def test_tidy_moves_a_couple_from_a_four_top_to_a_free_two_top_once() -> None:
+    # The two-tops were taken when the couples booked; those bookings were cancelled since.
+    fl = floor_of(FOUR_TOPS, JOIN, COUPLES)
+
+    first = tidy(fl, COUPLES, UNHURRIED, ReseatLimits())
+    moved = [
+        PlacedBooking(b.booking_id, b.party_size, b.starts_at, b.ends_at, m.to_table_ids, movable=True)
+        for b, m in zip(COUPLES, first.moves, strict=True)
+    ]
+    again = tidy(floor_of(FOUR_TOPS, JOIN, moved), moved, UNHURRIED, ReseatLimits())
+
+    assert sorted(m.to_labels for m in first.moves) == [("T3",), ("T4",)]
+    assert first.seats_freed == 4
+    assert again.moves == ()
+
+
+def test_tidy_leaves_unmovable_bookings_and_good_placements_alone() -> None:
+    pinned = [booking(10, 2, 0, 90, [1], movable=False), booking(11, 4, 0, 90, [2])]
+    fl = floor_of(FOUR_TOPS, JOIN, pinned)
+
+    assert tidy(fl, pinned, UNHURRIED, ReseatLimits()).moves == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(evenings())
+def test_tidy_keeps_time_party_and_the_rules_never_adds_empty_seats_and_settles(
+    scene: tuple[FloorSnapshot, list[PlacedBooking], PlanRequest, PlannerSettings, ReseatLimits],
+) -> None:
+    fl, bookings, _, cfg, _ = scene
+    limits = ReseatLimits(max_nodes=10_000)
+
+    result = tidy(fl, bookings, cfg, limits)
+
+    by_id = {b.booking_id: b for b in bookings}
+    busy = after_moves(fl, bookings, result)
+    for move in result.moves:
+        old = by_id[move.booking_id]
+        assert old.movable
+        assert (move.party_size, move.starts_at, move.ends_at) == (old.party_size, old.starts_at, old.ends_at)
+        own = {
+            k: tuple(w for w in v if not (k in move.to_table_ids and w == (move.starts_at, move.ends_at)))
+            for k, v in busy.items()
+        }
+        moved_req = PlanRequest(party_size=move.party_size, starts_at=move.starts_at, ends_at=move.ends_at)
+        assert score_tables(
+            FloorSnapshot(RID, fl.tables, fl.adjacency, own), moved_req, cfg, move.to_table_ids
+        )
+    for windows in busy.values():
+        for (s1, e1), (s2, e2) in itertools.combinations(windows, 2):
+            assert not (s1 < e2 and s2 < e1)
+    assert result.seats_freed >= 0
+    if result.passes < 3 and not result.truncated:
+        # Settled: a second tidy-up of the tidied floor moves nothing.
+        placed = {m.booking_id: m.to_table_ids for m in result.moves}
+        tidied = [
+            PlacedBooking(
+                b.booking_id,
+                b.party_size,
+                b.starts_at,
+                b.ends_at,
+                placed.get(b.booking_id, b.table_ids),
+                b.movable,
+            )
+            for b in bookings
+        ]
+        after = FloorSnapshot(RID, fl.tables, fl.adjacency, busy)
+        assert tidy(after, tidied, cfg, limits).moves == ()

@@ -91,9 +91,10 @@ def _upsert_restaurant(
     tables: list[TableSpec],
     adjacency: list[tuple[str, str]],
     periods: list[PeriodSpec],
+    contact: dict[str, str] | None = None,
 ) -> Restaurant:
     restaurant, _ = Restaurant.objects.update_or_create(
-        slug=slug, defaults={"name": name, "timezone": "Europe/London"}
+        slug=slug, defaults={"name": name, "timezone": "Europe/London", **(contact or {})}
     )
     by_label: dict[str, Table] = {}
     for spec in tables:
@@ -163,7 +164,13 @@ def staff_group() -> Group:
 def seed_demo() -> Restaurant:
     """Create or refresh the demo restaurant and its staff login; safe to run again."""
     restaurant = _upsert_restaurant(
-        slug=DEMO_SLUG, name=DEMO_NAME, tables=DEMO_TABLES, adjacency=DEMO_ADJACENCY, periods=DEMO_PERIODS
+        slug=DEMO_SLUG,
+        name=DEMO_NAME,
+        tables=DEMO_TABLES,
+        adjacency=DEMO_ADJACENCY,
+        periods=DEMO_PERIODS,
+        # A number from the range Ofcom keeps for drama, and a reserved domain: neither reaches anyone.
+        contact={"phone": "01632 960 123", "email": "bookings@whitehorse.example"},
     )
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(

@@ -19,10 +19,10 @@ SELECT starts_at, ends_at, party_size FROM bookings_booking
    AND starts_at < timestamptz '2031-01-01 00:00+00' + (:n + 1) * interval '2 hours'
    AND ends_at > timestamptz '2031-01-01 00:00+00' + :n * interval '2 hours';
 INSERT INTO bookings_booking (
-    reference, restaurant_id, party_size, starts_at, ends_at, guest_name, guest_email, guest_phone,
+    reference, code, restaurant_id, party_size, starts_at, ends_at, guest_name, guest_email, guest_phone,
     notes, source, status, status_reason, capacity_override, allocation_reason, created_at, updated_at
 ) VALUES (
-    'pgb' || :n, :rid, :party,
+    'pgb' || :n, lpad(:n::text, 7, '0'), :rid, :party,
     timestamptz '2031-01-01 00:00+00' + :n * interval '2 hours',
     timestamptz '2031-01-01 00:00+00' + :n * interval '2 hours' + interval '90 minutes',
     'pgbench', '', '', '', 'api', 'pending', '', false, NULL, now(), now()

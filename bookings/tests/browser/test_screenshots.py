@@ -1,4 +1,5 @@
-"""Screenshots for docs/screenshots/: the widget (desktop and phone), the timeline and the floor plan.
+"""Screenshots for docs/screenshots/: the widget (desktop and phone), the timeline, the bookings list and the
+floor plan.
 
 Run on purpose, with a busy evening booked through bookings.services:
 
@@ -78,6 +79,11 @@ def test_take_the_screenshots(page: Any, live_server: Any) -> None:
         page.get(f"{base}/timeline/?date={day.isoformat()}&booking={featured.pk}")
         wait.until(ec.visibility_of_element_located((By.ID, "panel")))
         full_page(page, "timeline.png")
+        # The bookings list at 1 280 px: code, guest, party, time, status and tables, no sideways scroll.
+        viewport(page, 1280, 900)
+        page.get(f"{live_server.url}/admin/bookings/booking/")
+        wait.until(ec.presence_of_element_located((By.ID, "result_list")))
+        full_page(page, "admin-bookings.png")
         viewport(page, 1280, 900)
         page.get(f"{live_server.url}/admin/bookings/booking/{featured.pk}/change/")
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".rx-why")))

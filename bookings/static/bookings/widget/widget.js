@@ -508,7 +508,7 @@
     }[booking.status] || "Your booking";
     $("done-title").textContent = title;
     var lead = "";
-    if (booking.status === "confirmed") lead = "We look forward to seeing you. Please keep your reference.";
+    if (booking.status === "confirmed") lead = "We look forward to seeing you.";
     if (booking.status === "pending") lead = "We are still choosing your table. Refresh in a moment to see it.";
     if (booking.status === "rejected") {
       lead = "Sorry — no table could be found for your party after all. Please choose another time.";

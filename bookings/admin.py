@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, Prefetch, QuerySet
 from django.forms import ModelChoiceField
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import URLPattern, reverse
 from django.utils import timezone
@@ -149,8 +149,10 @@ class RestaurantAdmin(RestaurantScopedAdmin):
     @admin.display(description="Staff pages")
     def staff_pages(self, obj: Restaurant) -> str:
         return format_html(
-            '<a href="{}">Timeline</a> · <a href="{}">Floor plan</a> · <a href="{}">Widget</a>',
+            '<a href="{}">Timeline</a> · <a href="{}">New booking</a> · <a href="{}">Floor plan</a> · '
+            '<a href="{}">Widget</a>',
             reverse("admin:bookings_restaurant_timeline", args=[obj.pk]),
+            reverse("admin:bookings_restaurant_booking_new", args=[obj.pk]),
             reverse("admin:bookings_restaurant_floor", args=[obj.pk]),
             reverse("widget", args=[obj.slug]),
         )
@@ -338,9 +340,20 @@ class BookingAdmin(RestaurantScopedAdmin):
     class Media:
         css = {"all": ["bookings/admin/staff.css"]}
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Bookings are admitted through the API or widget (capacity rules, tables, idempotency).
-        return False
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Not a raw model form: "Add" leads to the staff form, which admits the booking like a guest's
+        # (capacity rules, tables, idempotency) — for the user's restaurant, or a choice of them.
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        restaurants = list(Restaurant.objects.managed_by(request.user)[:2])
+        if len(restaurants) == 1:
+            return HttpResponseRedirect(
+                reverse("admin:bookings_restaurant_booking_new", args=[restaurants[0].pk])
+            )
+        messages.info(request, "Choose the restaurant: “New booking” is next to its timeline.")
+        return HttpResponseRedirect(reverse("admin:bookings_restaurant_changelist"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return (

@@ -8,6 +8,7 @@ domain error's own message. The pages are server-rendered and work without JavaS
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,12 +22,18 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from bookings.config import config_for
 from bookings.errors import CapacityExceeded, DomainError
 from bookings.models import Booking, Restaurant
 from bookings.selectors import tables_by_booking
+from bookings.services.admission import BookingRequest
 from bookings.services.changes import booking_cancel, booking_move, booking_set_status
+from bookings.services.create import CAPACITY_REASONS
+from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
+from bookings.services.staff import booking_staff_create, walk_in_start
 from bookings.slots import local_datetime
 from bookings.staff import presenters, selectors
+from bookings.staff.forms import PHONE, WALK_IN, NewBookingForm
 
 
 def _parse_date(value: str | None, default: date) -> date:
@@ -63,6 +70,11 @@ class StaffPages:
         return [
             path("<int:restaurant_id>/timeline/", wrap(self.timeline), name="bookings_restaurant_timeline"),
             path("<int:restaurant_id>/floor/", wrap(self.floor), name="bookings_restaurant_floor"),
+            path(
+                "<int:restaurant_id>/bookings/new/",
+                wrap(self.new_booking),
+                name="bookings_restaurant_booking_new",
+            ),
             path(
                 "<int:restaurant_id>/bookings/<int:booking_id>/move/",
                 wrap(self.move),
@@ -186,9 +198,24 @@ class StaffPages:
                     {"date": local_date.isoformat(), **({} if whole_day else {"span": "day"})},
                 ),
                 **self._nav(restaurant, local_date, "timeline", {}),
+                **self._new_booking_links(request, restaurant, local_date),
             }
         )
         return TemplateResponse(request, "bookings/admin/timeline.html", context)
+
+    def _new_booking_links(
+        self, request: HttpRequest, restaurant: Restaurant, local_date: date
+    ) -> dict[str, Any]:
+        """Return where "New booking" and "Walk-in" lead, for staff who may take bookings."""
+        if not request.user.has_perm("bookings.add_booking"):
+            return {}
+        base = reverse("admin:bookings_restaurant_booking_new", args=[restaurant.pk])
+        return {
+            "new_booking_url": f"{base}?{urlencode({'date': local_date.isoformat()})}",
+            "new_booking_base": base,
+            "walk_in_url": f"{base}?walk_in=1" if local_date == self.today(restaurant) else "",
+            "slot_minutes": restaurant.slot_interval_minutes,
+        }
 
     def floor(self, request: HttpRequest, restaurant_id: int) -> HttpResponse:
         """Tables at their positions, occupied or free at the chosen time."""
@@ -352,3 +379,131 @@ class StaffPages:
             request, f"{updated.guest_name} (party of {updated.party_size}) {presenters.STATUS_DONE[status]}."
         )
         return stay
+
+    # -- taking a booking (phone or walk-in)
+
+    def new_booking(self, request: HttpRequest, restaurant_id: int) -> HttpResponse:
+        """Show the form (prefilled from the timeline's free cell) or take the booking it sends."""
+        restaurant = self.restaurant(request, restaurant_id, perm="add")
+        today = self.today(restaurant)
+        times = selectors.bookable_times(restaurant)
+        chosen_time = _parse_time(request.GET.get("time"))
+        if chosen_time is not None and chosen_time not in times:
+            times = sorted([*times, chosen_time])
+        tables = selectors.restaurant_tables(restaurant)
+        allow_override = restaurant.allow_staff_override
+        if request.method == "POST":
+            form = NewBookingForm(request.POST, tables=tables, times=times, allow_override=allow_override)
+            if form.is_valid():
+                taken = self._take(request, restaurant, form)
+                if taken is not None:
+                    return taken
+        elif request.method == "GET":
+            local_date = _parse_date(request.GET.get("date"), today)
+            form = NewBookingForm(
+                initial={
+                    "kind": WALK_IN if request.GET.get("walk_in") else PHONE,
+                    "date": max(local_date, today),
+                    "time": (chosen_time or StaffPages.default_time(times, False, timezone.now())).strftime(
+                        "%H:%M"
+                    ),
+                    "tables": request.GET.getlist("table"),
+                    "party_size": _int(request.GET.get("party_size")) or 2,
+                    "idempotency_key": uuid.uuid4().hex,
+                },
+                tables=tables,
+                times=times,
+                allow_override=allow_override,
+            )
+        else:
+            return HttpResponse(status=405)
+        shown = form["date"].value()
+        local_date = shown if isinstance(shown, date) else _parse_date(shown or None, today)
+        context = self.context(request, restaurant, "New booking")
+        context.update(
+            {
+                "form": form,
+                "table_groups": form.table_groups(),
+                "today": today,
+                "timeline_url": self._page_url(restaurant, "timeline", {"date": local_date.isoformat()}),
+            }
+        )
+        return TemplateResponse(request, "bookings/admin/new_booking.html", context)
+
+    def _take(
+        self, request: HttpRequest, restaurant: Restaurant, form: NewBookingForm
+    ) -> HttpResponse | None:
+        """Take the booking through bookings.services; None (and a message) when it is refused."""
+        data = form.cleaned_data
+        config = config_for(restaurant.pk)
+        override = bool(data.get("override"))
+        user_id = request.user.pk
+        assert user_id is not None  # admin_view let only signed-in staff through
+        try:
+            starts_at = (
+                walk_in_start(config, now=timezone.now())
+                if form.walk_in
+                else local_datetime(restaurant, data["date"], data["time"])
+            )
+            result = booking_staff_create(
+                config=config,
+                request=BookingRequest(
+                    party_size=data["party_size"],
+                    starts_at=starts_at,
+                    guest_name=data["guest_name"],
+                    guest_email=data["guest_email"],
+                    guest_phone=data["guest_phone"],
+                    notes=data["notes"],
+                    walk_in=form.walk_in,
+                    table_labels=tuple(sorted(data["tables"])),
+                ),
+                actor_id=int(user_id),
+                override=override,
+                idempotency=IdempotencyRequest(
+                    key=data["idempotency_key"], fingerprint=request_fingerprint(form.fingerprint_data())
+                ),
+            )
+        except DomainError as exc:
+            messages.error(request, self._refusal_text(exc, restaurant, override=override))
+            return None
+        if isinstance(result, StoredResponse):
+            booking = get_object_or_404(
+                Booking, restaurant=restaurant, reference=result.body.get("reference")
+            )
+        else:
+            booking = result.booking
+        messages.success(request, self._taken_text(restaurant, booking, override=override))
+        return self._after(request, restaurant, booking)
+
+    @staticmethod
+    def _refusal_text(exc: DomainError, restaurant: Restaurant, *, override: bool) -> str:
+        text = exc.message
+        alternatives = exc.extra.get("alternatives")
+        if alternatives:
+            text += f" Nearest times: {', '.join(alternatives[:4])}."
+        over_rules = isinstance(exc, CapacityExceeded) and exc.extra.get("reason") in CAPACITY_REASONS
+        if over_rules and restaurant.allow_staff_override and not override:
+            text += " Tick “Override capacity rules” to book it anyway (recorded)."
+        return text
+
+    @staticmethod
+    def _taken_text(restaurant: Restaurant, booking: Booking, *, override: bool) -> str:
+        tz = restaurant.tz
+        tables = tables_by_booking([booking.pk]).get(booking.pk, [])
+        who = f"{booking.guest_name} (party of {booking.party_size})"
+        where = ", ".join(tables)
+        if booking.status == Booking.Status.SEATED:
+            text = f"Seated {who} at {where} now, until about {booking.ends_at.astimezone(tz):%H:%M}."
+        elif booking.status == Booking.Status.PENDING:
+            text = (
+                f"Booked {who} at {booking.starts_at.astimezone(tz):%H:%M} on "
+                f"{booking.starts_at.astimezone(tz):%a %-d %b}; its table is being assigned."
+            )
+        else:
+            text = (
+                f"Booked {who} at {where} at {booking.starts_at.astimezone(tz):%H:%M} on "
+                f"{booking.starts_at.astimezone(tz):%a %-d %b}."
+            )
+        if booking.capacity_override and override:
+            text += " Capacity override recorded."
+        return text

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+import flags
 from bookings.availability import recent_days
 from bookings.models import Restaurant
 from bookings.tests.factories import RestaurantFactory, TableFactory, UserFactory, adjacency, open_every_day
@@ -18,9 +19,10 @@ def _fresh_cache() -> Iterator[None]:
     """Start every test with no cached flags, days or throttle counts from an earlier test.
 
     Deletes only ReserveX's cache keys (its key prefix), never Celery's queues in the same Redis,
-    and this process's recent days (bookings.availability.recent_days).
+    and this process's recent days and flag values kept by version.
     """
     recent_days.clear()
+    flags.forget_versions()
     try:
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
         keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))

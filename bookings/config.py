@@ -134,12 +134,14 @@ class RestaurantVersions:
     config_version: int
     day_version: int
     key_used: bool = False  # whether the request's Idempotency-Key is known (asked with ``key``)
+    # flags.models.FlagsVersion, for flags.get_all(version=...); None: not read, ask flags as usual.
+    flags_version: int | None = None
 
 
 def restaurant_versions(
     slug: str, day: date | None = None, key: str | None = None
 ) -> RestaurantVersions | None:
-    """Return the restaurant's id, configuration version and (for ``day``) day version, or None.
+    """Return the restaurant's id, configuration, flags and (for ``day``) day versions, or None.
 
     With ``key``, also whether that Idempotency-Key was used before: a booking request learns in
     this one statement whether a refusal may come from the cached day (bookings/services/create.py).
@@ -150,7 +152,8 @@ def restaurant_versions(
             " COALESCE((SELECT d.version FROM bookings_dayversion d"
             " WHERE d.restaurant_id = r.id AND d.day = %s), 0),"
             " %s::text IS NOT NULL AND EXISTS (SELECT 1 FROM bookings_idempotencykey k"
-            " WHERE k.restaurant_id = r.id AND k.key = %s)"
+            " WHERE k.restaurant_id = r.id AND k.key = %s),"
+            " (SELECT f.value FROM flags_flagsversion f WHERE f.id = 1)"
             " FROM bookings_restaurant r WHERE r.slug = %s",
             [day, key, key, slug],
         )
@@ -158,5 +161,9 @@ def restaurant_versions(
     if row is None:
         return None
     return RestaurantVersions(
-        restaurant_id=row[0], config_version=row[1], day_version=row[2], key_used=bool(row[3])
+        restaurant_id=row[0],
+        config_version=row[1],
+        day_version=row[2],
+        key_used=bool(row[3]),
+        flags_version=row[4],
     )

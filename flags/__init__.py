@@ -32,7 +32,7 @@ def restaurant_id_of(restaurant: Any) -> int | None:
     return int(restaurant.pk)
 
 
-def _values(restaurant: Any) -> dict[str, Any]:
+def _values(restaurant: Any, *, from_database: bool = False) -> dict[str, Any]:
     # Imported here: this package is imported while apps load, before models may be.
     from django.conf import settings
 
@@ -40,7 +40,7 @@ def _values(restaurant: Any) -> dict[str, Any]:
     from flags.targeting import resolve_all
 
     restaurant_id = restaurant_id_of(restaurant)
-    layers = store.layers(restaurant_id)
+    layers = store.layers(restaurant_id, from_database=from_database)
     return resolve_all(
         defaults={key: flag.default_for(settings.RESERVEX_ENV) for key, flag in REGISTRY.items()},
         global_overrides=layers.global_overrides,
@@ -57,9 +57,33 @@ def get(key: str, restaurant: Any = None) -> Any:
     return _values(restaurant)[key]
 
 
-def get_all(restaurant: Any = None) -> dict[str, Any]:
-    """Return every flag's value in force for this restaurant, for the price of one ``get``."""
-    return _values(restaurant)
+def get_all(restaurant: Any = None, *, version: int | None = None) -> dict[str, Any]:
+    """Return every flag's value in force for this restaurant, for the price of one ``get``.
+
+    With ``version`` (flags.models.FlagsVersion's value, read by the caller just before, as the
+    booking path does with the restaurant's versions), the values come from this process's memory
+    when they were read at that version: no round trip at all. Otherwise they are read from the
+    database (not the shared cache, which may still hold what the change replaced) and kept. Read
+    after the version, they are never older than it.
+    """
+    if version is None:
+        return _values(restaurant)
+    from django.conf import settings
+
+    key = (restaurant_id_of(restaurant), settings.RESERVEX_ENV)
+    held = _by_version.get(key)
+    if held is None or held[0] != version:
+        held = _by_version[key] = (version, _values(restaurant, from_database=True))
+    return dict(held[1])
 
 
-__all__ = ["UnknownFlag", "get", "get_all", "get_flag", "restaurant_id_of"]
+# (restaurant id, environment) -> (flags version, values): one entry per restaurant, the latest.
+_by_version: dict[tuple[int | None, str], tuple[int, dict[str, Any]]] = {}
+
+
+def forget_versions() -> None:
+    """Drop the values kept by version (tests start each from nothing)."""
+    _by_version.clear()
+
+
+__all__ = ["UnknownFlag", "forget_versions", "get", "get_all", "get_flag", "restaurant_id_of"]

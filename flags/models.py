@@ -365,3 +365,19 @@ class AuditEntry(models.Model):
             return text if percentage is None or value is None else f"{text} @ {percentage} %"
 
         return f"{side(self.old_value, self.old_percentage)} → {side(self.new_value, self.percentage)}"
+
+
+class FlagsVersion(models.Model):
+    """One row whose value changes in the transaction of every change to what decides a flag's
+    value (overrides, targets, cohort membership), however it is written: database triggers take
+    the next value of a sequence, so a value is never reused. Readers that have it (the booking
+    path reads it with the restaurant's versions) keep flag values per process by it
+    (``flags.get_all(restaurant, version=...)``)."""
+
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "flags version"
+
+    def __str__(self) -> str:
+        return f"flags version {self.value}"

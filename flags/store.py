@@ -118,15 +118,15 @@ def _load(scope: int | None) -> dict[str, Any]:
     return _load_global() if scope is None else _load_restaurant(scope)
 
 
-def layers(restaurant_id: int | None) -> Layers:
+def layers(restaurant_id: int | None, *, from_database: bool = False) -> Layers:
     """Return the overrides, cohorts and targets that decide this restaurant's values.
 
-    One MGET of two keys when both are cached (the hot path); the database on a miss.
+    One MGET of two keys when both are cached; the database on a miss, or always ``from_database``.
     """
     scopes: list[int | None] = [None] if restaurant_id is None else [None, restaurant_id]
     keys = {scope: cache_key(scope) for scope in scopes}
     found: dict[str, Any] = {}
-    use_cache = _cache_usable()
+    use_cache = not from_database and _cache_usable()
     if use_cache:
         try:
             found = _cache().get_many(list(keys.values()))

@@ -270,7 +270,7 @@ def lock_and_read(
     """Lock the service day, read its state, and re-judge the slot if the configuration moved.
 
     A walk-in (seated now) starts in the slot it arrived in, already begun, and keeps its table
-    for the turn time from now (decision 0010).
+    for the turn time from now (decision 0013).
     """
     for _ in range(2):
         restaurant = config.restaurant

@@ -29,7 +29,7 @@ def walk_in_start(config: RestaurantConfig, *, now: datetime) -> datetime:
     """Return when a party walking in now starts: the slot it arrived in (19:07 -> 19:00).
 
     Counted in that slot's covers and pacing like a booking for 19:00; admission keeps its table
-    for the turn time from now (decision 0010). Refused outside service, opening to last seating.
+    for the turn time from now (decision 0013). Refused outside service, opening to last seating.
     """
     restaurant = config.restaurant
     local = now.astimezone(config.tz)

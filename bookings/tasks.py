@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from celery import Task, shared_task
@@ -22,11 +22,15 @@ from django.db import OperationalError as DjangoOperationalError
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+import flags
+from bookings.config import config_for
+from bookings.errors import LockTimeout
 from bookings.integrity import check_integrity
 from bookings.models import Booking
 from bookings.services.allocation import booking_allocate, booking_reject
 from bookings.services.holds import holds_purge_expired
 from bookings.services.idempotency import idempotency_purge_expired
+from bookings.services.reseating import service_day_tidy
 from observability import metrics
 from observability.alerts import send_alert
 from observability.events import record_event
@@ -184,3 +188,33 @@ def purge_expired_idempotency_keys() -> int:
     """Delete Idempotency-Key rows past their 24 h expiry."""
     with metrics.track_task("bookings.purge_expired_idempotency_keys"):
         return idempotency_purge_expired()
+
+
+@shared_task(
+    name="bookings.tasks.tidy_service_day",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(LockTimeout, DjangoOperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+)
+def tidy_service_day(restaurant_id: int, local_date: str) -> int:
+    """Re-seat a service day's bookings where they fit better; idempotent (a second run moves nothing)."""
+    with metrics.track_task("bookings.tidy_service_day"):
+        result = service_day_tidy(restaurant_id=restaurant_id, local_date=date.fromisoformat(local_date))
+        return len(result.moves) if result is not None else 0
+
+
+def enqueue_tidy(restaurant_id: int, starts_at: datetime) -> None:
+    """Ask for a tidy-up of the day a cancelled or no-show booking was on (run after its commit).
+
+    Only with allocator.reshuffle_enabled and for a day still to come. The broker being away only
+    skips a tidy-up: nothing depends on it.
+    """
+    try:
+        if starts_at <= timezone.now() or not flags.get("allocator.reshuffle_enabled", restaurant_id):
+            return
+        local_date = starts_at.astimezone(config_for(restaurant_id).restaurant.tz).date()
+        tidy_service_day.apply_async(args=(restaurant_id, local_date.isoformat()), retry=False)
+    except Exception as exc:  # noqa: BLE001 - after the commit, nothing may turn into an error
+        logger.warning("could not enqueue the tidy-up of restaurant %s: %s", restaurant_id, exc)

@@ -138,6 +138,10 @@ RESEAT_COVERS_WON = Counter(
     "reservex_reseat_covers_won_total",
     "Covers seated only because re-seating made room for them.",
 )
+RESEAT_TIDY_MOVES = Counter(
+    "reservex_reseat_tidy_moves_total",
+    "Bookings the tidy-up after cancellations and no-shows moved to tables that fit them better.",
+)
 RESEAT_SECONDS = Histogram(
     "reservex_reseat_search_seconds",
     "Time the re-seating search took at admission, whatever it found.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from functools import partial
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -34,6 +35,7 @@ from bookings.snapshots import (
     seatings_between,
     service_days,
 )
+from bookings.tasks import enqueue_tidy
 from observability.models import AllocationAttempt
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ def booking_cancel(*, booking: Booking, now: datetime | None = None) -> Booking:
             raise InvalidTransition(f"A {status} booking cannot be cancelled.")
         TableOccupancy.objects.active().filter(booking=booking).update(released_at=now)
         emit_on_commit("booking.cancelled", restaurant_id=booking.restaurant_id, booking_id=booking.pk)
+        # Freed tables may let other bookings sit better (allocator.reshuffle_enabled; after commit).
+        transaction.on_commit(partial(enqueue_tidy, booking.restaurant_id, booking.starts_at))
     booking.refresh_from_db()
     return booking
 
@@ -239,6 +243,8 @@ def booking_set_status(
         if status in (Booking.Status.NO_SHOW, Booking.Status.COMPLETED):
             # The table is free again from now on (a no-show, or a party that left).
             TableOccupancy.objects.active().filter(booking=current).update(released_at=now)
+        if status == Booking.Status.NO_SHOW:
+            transaction.on_commit(partial(enqueue_tidy, current.restaurant_id, current.starts_at))
         emit_on_commit(
             "booking.status_changed",
             restaurant_id=current.restaurant_id,

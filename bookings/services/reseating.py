@@ -14,23 +14,26 @@ A move keeps the booking's time and party; the exclusion constraint still guards
 from __future__ import annotations
 
 import logging
-import time
+import time as clock
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower, Upper
+from django.utils import timezone
 from psycopg.types.range import Range
 
+import flags
 from allocator.planner import IDLE_CAP_MINUTES, Decision, FloorSnapshot, PlannerSettings, PlanRequest
-from allocator.reseating import Move, PlacedBooking, Reseating, ReseatLimits, reseat
-from bookings.config import RestaurantConfig
-from bookings.locking import is_retryable
-from bookings.models import Booking, TableOccupancy
+from allocator.reseating import Move, PlacedBooking, ReseatLimits, Tidy, reseat, tidy
+from bookings.config import RestaurantConfig, config_for
+from bookings.locking import busy_means_retry, is_retryable, lock_service_days
+from bookings.models import Booking, Restaurant, TableOccupancy
+from bookings.snapshots import occupied_between, planner_settings_from, release_expired_holds
 from observability import metrics
 from observability.events import build_event, record_events
 from observability.models import AllocationAttempt
@@ -152,7 +155,7 @@ def reseat_for_admission(
         restaurant.pk, request.starts_at, request.ends_at, now=now, freeze=freeze
     )
     limits = reseat_limits_from(flag_values)
-    result = reseat(floor, placed, request, settings, limits, timer=time.perf_counter)
+    result = reseat(floor, placed, request, settings, limits, timer=clock.perf_counter)
     metrics.RESEAT_SECONDS.observe(result.search_ms / 1000)
     if result.decision is None or result.decision.plan is None:
         metrics.RESEATINGS.labels(outcome=result.failure_reason or "invalid_request").inc()
@@ -166,7 +169,9 @@ def reseat_for_admission(
     tz = restaurant.tz
     at = request.starts_at.astimezone(tz).strftime("%H:%M")
     why = f"to seat a party of {request.party_size} at {at}"
-    _explain_moves(result, reasons, why=why, settings=settings, now=now)
+    _explain_moves(
+        result.moves, reasons, why=why, settings={**settings.as_dict(), **limits.as_dict()}, now=now
+    )
     events = [
         build_event(
             "booking.reseated",
@@ -265,16 +270,16 @@ class _Changed(Exception):
 
 
 def _explain_moves(
-    result: Reseating,
+    moves: tuple[Move, ...],
     previous: Mapping[int, Any],
     *,
     why: str,
-    settings: PlannerSettings,
+    settings: dict[str, object],
     now: datetime,
 ) -> None:
     """Record on each moved booking who moved it, from where to where and why ("Why these tables?")."""
     updated = []
-    for move in result.moves:
+    for move in moves:
         before = previous.get(move.booking_id)
         if isinstance(before, dict):
             before = {k: v for k, v in before.items() if k != "before"}  # one level of history
@@ -285,8 +290,70 @@ def _explain_moves(
             "to_tables": list(move.to_labels),
             "seat_waste": move.seat_waste,
             "at": now.isoformat(),
-            "settings": {**settings.as_dict(), **result.limits.as_dict()},
+            "settings": settings,
             "before": before,
         }
         updated.append(Booking(pk=move.booking_id, allocation_reason=reason, updated_at=now))
     Booking.objects.bulk_update(updated, ["allocation_reason", "updated_at"])
+
+
+# The tidy-up runs in a worker, not in a guest's request: a larger bound than admission's search.
+TIDY_LIMITS = ReseatLimits(max_nodes=5_000, time_budget_ms=2_000.0)
+
+
+def service_day_tidy(*, restaurant_id: int, local_date: date, now: datetime | None = None) -> Tidy | None:
+    """Re-seat a service day's movable bookings where they now fit better (after cancellations).
+
+    With ``allocator.reshuffle_enabled`` only (None when it is off). Under the day lock, in one
+    transaction: the same bookings may move as at admission (confirmed, not pinned by staff, not
+    within the freeze), each only to a strictly better place, so running it twice moves nothing
+    the second time.
+    """
+    now = now or timezone.now()
+    restaurant = Restaurant.objects.get(pk=restaurant_id)
+    flag_values = flags.get_all(restaurant)
+    if not flag_values["allocator.reshuffle_enabled"]:
+        return None
+    config = config_for(restaurant_id)
+    tz = restaurant.tz
+    day_start = datetime.combine(local_date, time(0), tzinfo=tz)
+    day_end = datetime.combine(local_date + timedelta(days=1), time(0), tzinfo=tz)
+    settings = planner_settings_from(flag_values)
+    freeze = timedelta(minutes=int(flag_values["allocator.reshuffle_freeze_minutes"]))
+    with busy_means_retry(), transaction.atomic(durable=True):
+        lock_service_days(restaurant_id, [local_date])
+        release_expired_holds(restaurant_id, day_start - CONTEXT, day_end + CONTEXT, now=now)
+        busy = occupied_between(restaurant_id, day_start - CONTEXT, day_end + CONTEXT, now=now).busy
+        placed, reasons = placed_bookings(restaurant_id, day_start, day_end, now=now, freeze=freeze)
+        # Only this day's bookings move: the lock held is this day's.
+        placed = [replace(b, movable=b.movable and day_start <= b.starts_at < day_end) for b in placed]
+        floor = FloorSnapshot(restaurant_id, config.layout.tables, config.layout.adjacency, busy)
+        result = tidy(floor, placed, settings, TIDY_LIMITS, timer=clock.perf_counter)
+        if not result.moves or not _write_moves(result.moves, restaurant_id=restaurant_id, now=now):
+            return replace(result, moves=())
+        _explain_moves(
+            result.moves,
+            reasons,
+            why="to leave fewer empty seats after cancellations (tidy-up)",
+            settings={**settings.as_dict(), **TIDY_LIMITS.as_dict()},
+            now=now,
+        )
+        record_events(
+            [
+                build_event(
+                    "booking.reseated",
+                    restaurant_id=restaurant_id,
+                    booking_id=move.booking_id,
+                    old_value="+".join(move.from_labels),
+                    new_value="+".join(move.to_labels),
+                    seat_waste=move.seat_waste,
+                    reason="tidy",
+                )
+                for move in result.moves
+            ]
+        )
+        transaction.on_commit(partial(metrics.RESEAT_TIDY_MOVES.inc, len(result.moves)))
+    logger.info(
+        "tidy-up of restaurant %s on %s moved %d bookings", restaurant_id, local_date, len(result.moves)
+    )
+    return result

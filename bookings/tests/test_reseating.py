@@ -15,6 +15,7 @@ from bookings.integrity import check_integrity
 from bookings.models import Booking, Restaurant
 from bookings.services.admission import booking_admit
 from bookings.services.changes import booking_cancel, booking_move, booking_set_status
+from bookings.services.reseating import service_day_tidy
 from bookings.tests.factories import RestaurantFactory, TableFactory, UserFactory, adjacency, open_every_day
 from bookings.tests.helpers import evening, tables_of
 from observability import metrics
@@ -189,3 +190,31 @@ def test_why_these_tables_says_who_moved_a_booking_from_where_to_where_and_why(
     assert f"Re-seated from F1 to {tables_of(moved)[0]} to seat a party of 6 at 19:30." in moved_page
     assert "Before it was moved:" in moved_page and "Tables F1: 4 seats for a party of 2" in moved_page
     assert "Re-seating:" in six_page and "Made room by re-seating F1 → C" in six_page
+
+
+# --- the tidy-up after cancellations (the worker's own test: test_reseating_worker.py) -----------
+
+
+def test_the_tidy_up_does_nothing_with_reseating_off(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking]
+) -> None:
+    assert service_day_tidy(restaurant_id=two_fours.pk, local_date=SEVEN.date()) is None
+    assert [tables_of(b) for b in couples_on_the_fours] == [["F1"], ["F2"]]
+
+
+def test_the_tidy_up_moves_a_couple_to_a_freed_two_top_but_never_one_staff_placed(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking], set_flags: Callable[..., None]
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    pinned, free = couples_on_the_fours
+    booking_move(booking=pinned, actor_id=UserFactory().pk, table_labels=["F1"])
+
+    result = service_day_tidy(restaurant_id=two_fours.pk, local_date=SEVEN.date())
+    again = service_day_tidy(restaurant_id=two_fours.pk, local_date=SEVEN.date())
+
+    assert result is not None and [m.booking_id for m in result.moves] == [free.pk]
+    assert result.seats_freed == 2
+    assert again is not None and again.moves == ()
+    assert tables_of(Booking.objects.get(pk=pinned.pk)) == ["F1"]
+    assert tables_of(Booking.objects.get(pk=free.pk)) in (["C1"], ["C2"])
+    assert_integrity_clean()

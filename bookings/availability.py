@@ -236,7 +236,7 @@ def availability_day_cached(
     from newer data than its version is merely recomputed once more, never served stale.
     """
     config = config or config_at(versions.restaurant_id, versions.config_version)
-    flag_values = flag_values or flags.get_all(config.restaurant)
+    flag_values = flag_values or flags.get_all(config.restaurant, version=versions.flags_version)
     slots = cached_day(versions, local_date, party_size, now=now, flag_values=flag_values)
     if slots is not None:
         return slots

@@ -11,6 +11,7 @@ from bookings.codes import CODE_LENGTH
 from bookings.models import Booking
 from bookings.refusals import DAY_REASONS
 from bookings.text import strip_bidi
+from reservex.api import FlatSerializer
 
 MAX_PARTY_SIZE = 50
 
@@ -32,7 +33,7 @@ class GuestTextField(serializers.CharField):
         return super().run_validation(strip_bidi(data) if isinstance(data, str) else data)
 
 
-class AvailabilityQuery(serializers.Serializer[Any]):
+class AvailabilityQuery(FlatSerializer):
     date = serializers.DateField()
     party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
     time = serializers.TimeField(required=False, format="%H:%M")
@@ -87,7 +88,7 @@ class TimeAvailabilityOut(serializers.Serializer[Any]):
     message = serializers.CharField(allow_null=True, help_text="The day's reason in words; null with it.")
 
 
-class HoldIn(serializers.Serializer[Any]):
+class HoldIn(FlatSerializer):
     date = serializers.DateField()
     time = serializers.TimeField()
     party_size = serializers.IntegerField(min_value=1, max_value=MAX_PARTY_SIZE)
@@ -102,7 +103,7 @@ class HoldOut(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
 
 
-class BookingIn(serializers.Serializer[Any]):
+class BookingIn(FlatSerializer):
     restaurant = serializers.SlugField()
     date = serializers.DateField()
     time = serializers.TimeField()

@@ -128,7 +128,7 @@ class AvailabilityView(PublicView):
             query["party_size"],
             day,
             now=now,
-            flag_values=lambda: flags.get_all(restaurant),
+            flag_values=lambda: flags.get_all(restaurant, version=versions.flags_version),
         )
         if query.get("time") is not None:
             answer = availability_at(
@@ -190,7 +190,7 @@ class HoldCreateView(PublicView):
         data, versions = _valid_for_day(s.HoldIn, request.data, slug)
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
-        flag_values = flags.get_all(restaurant)
+        flag_values = flags.get_all(restaurant, version=versions.flags_version)
         refuse_party_too_large(config, data["party_size"], lambda: flag_values)
         try:
             hold = hold_create(
@@ -281,7 +281,9 @@ class BookingCreateView(PublicView):
         config = config_at(versions.restaurant_id, versions.config_version)
         restaurant = config.restaurant
         # Before the cached refusal and admission, which would say "full" to a party no table seats.
-        refuse_party_too_large(config, data["party_size"], lambda: flags.get_all(restaurant))
+        refuse_party_too_large(
+            config, data["party_size"], lambda: flags.get_all(restaurant, version=versions.flags_version)
+        )
         idempotency = IdempotencyRequest(key=key, fingerprint=request_fingerprint(dict(request.data)))
         booking_request = BookingRequest(
             party_size=data["party_size"],

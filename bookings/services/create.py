@@ -145,7 +145,7 @@ def booking_submit(
     Refused at once when the cached day knows the slot is full, else created (booking_create);
     a refusal names the nearest bookable times. Flags are read once for all of it.
     """
-    flag_values = flags.get_all(config.restaurant)
+    flag_values = flags.get_all(config.restaurant, version=versions.flags_version)
     local = request.starts_at.astimezone(config.tz)
     local_date, local_time = local.date(), local.time().replace(tzinfo=None)
     try:

@@ -33,7 +33,9 @@ KEY = "capacity.enforcement"
     key=st.sampled_from(sorted(REGISTRY)),
     first=st.integers(min_value=0, max_value=100),
     raise_by=st.integers(min_value=0, max_value=100),
-    restaurant_ids=st.lists(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=300, unique=True),
+    restaurant_ids=st.lists(
+        st.integers(min_value=1, max_value=10**12), min_size=1, max_size=300, unique=True
+    ),
 )
 def test_raising_the_percentage_only_adds_restaurants(
     key: str, first: int, raise_by: int, restaurant_ids: list[int]
@@ -148,3 +150,33 @@ def test_a_targeted_read_is_one_cached_round_trip_and_no_query(
     assert values["holds.strict_conflicts"] is True
     assert calls == ["get_many"]
     assert len(queries) == 0
+
+
+@pytest.mark.django_db
+def test_a_percentage_target_that_would_contradict_for_the_restaurants_it_covers_is_refused(
+    carol: Any,
+) -> None:
+    from bookings.tests.factories import RestaurantFactory
+    from flags.services import ContradictionRefused
+
+    for _ in range(20):
+        RestaurantFactory()
+
+    with pytest.raises(ContradictionRefused, match=r"allocator\.merges_enabled is on"):
+        change_propose(
+            proposer=carol, key="allocator.require_adjacency", value=False, percentage=50, reason="r"
+        )
+
+
+@pytest.mark.django_db
+def test_the_admin_add_form_proposes_a_percentage_target(client: Any, carol: Any) -> None:
+    from flags.models import ChangeRequest
+
+    client.force_login(carol)
+    client.post(
+        "/admin/flags/changerequest/add/",
+        {"key": KEY, "restaurant_id": "", "percentage": "10", "value": "shadow", "reason": "first tenth"},
+    )
+
+    change = ChangeRequest.objects.get()
+    assert (change.percentage, change.new_value, change.scope) == (10, "shadow", "10 % of restaurants")

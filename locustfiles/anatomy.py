@@ -31,7 +31,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("Django handler: middleware + view", "django/test/client.py", "__call__"),
     ("throttles (Redis, one round trip)", "rest_framework/views.py", "check_throttles"),
     ("restaurant id + versions (one statement)", "bookings/config.py", "restaurant_versions"),
-    ("flags.get_all (Redis, once)", "flags/__init__.py", "get_all"),
+    ("flags.get_all (memory, by the flags version)", "flags/__init__.py", "get_all"),
     ("refuse_if_known_full (cached day)", "span", "booking.cached_refusal"),
     ("booking_create (the one transaction)", "span", "booking.transaction"),
     ("  idempotency_claim (INSERT … ON CONFLICT)", "span", "booking.claim"),

@@ -741,8 +741,9 @@ def _target_reasons(
             f"({_where(view['p95_ms'], booking_p95)}); `booking_create` alone p95 {fmt(inline_p95, 0)} ms. "
             f"Alone in process a direct booking takes {fmt(alone)} ms: "
             f"{fmt(anatomy.get('median_statements'), 0)} SQL statements, "
-            f"{_plural(anatomy.get('median_commits'), 'commit')} and Redis round trips for the throttles, "
-            "the flags and the cached day (anatomy; the swarm's hold conversion skips the cached day). "
+            f"{_plural(anatomy.get('median_commits'), 'commit')} and one Redis round trip, for the "
+            "throttles; the flags and the cached day come from the process's memory by the versions the "
+            "first statement read (anatomy). "
         )
         if booking_p95 > TARGET_BOOKING_P95_MS:
             if alone is not None and alone < 0.5 * booking_p95:
@@ -757,8 +758,8 @@ def _target_reasons(
                     f"(py-spy: {lock_share * 100:.0f} % of booking samples wait for it). "
                 )
             text += (
-                "What remains per request: Django/DRF and ORM work, the statements, the Redis round "
-                "trips. " + see
+                "What remains per request: Django/DRF and ORM work, the statements, the throttles' "
+                "round trip. " + see
             )
         else:
             text += "Headroom left."
@@ -770,8 +771,9 @@ def _target_reasons(
         reasons.append(
             f"Server view p95 ≈ {fmt(avail['p95_ms'], 0)} ms, mean {fmt(avail['avg_ms'])} ms "
             f"({_where(avail['p95_ms'], availability_p95)}). A cache hit is 1 statement (restaurant + "
-            "versions), Redis round trips for the throttles, the flags and the cached day, then DRF "
-            "serialises the day's slots. A miss (a hold or booking of that day moved its version, a hold "
+            "versions), one Redis round trip for the throttles, the flags and the day from the process's "
+            "memory (the shared cache when another process computed it), then DRF serialises the day's "
+            "slots. A miss (a hold or booking of that day moved its version, a hold "
             "expired or a slot started) also reads the day and runs the capacity rules and the planner "
             "for every slot; in the swarm every hold and booking moves its day's version. Hits and misses "
             "are not counted apart. "
@@ -884,7 +886,7 @@ def _hot_reason(
     )
     if last is not None and last > TARGET_HOT_SLOT_S and not five_xx:
         text += (
-            " Left per refusal: Django/DRF work and three Redis round trips (throttles, flags, cached day); "
+            " Left per refusal: Django/DRF work, one statement and one Redis round trip (the throttles); "
             "past that, cores. See “What would close the gaps”."
         )
     return text
@@ -1423,22 +1425,6 @@ def _levers(
             )
             + ") and could be rendered once."
         )
-    if booking_missed or availability_missed or hot_missed:
-        throttles = _anatomy_ms(anatomy, "throttles")
-        flag_ms = _anatomy_ms(anatomy, "flags.get_all")
-        cached = _anatomy_ms(anatomy, "refuse_if_known_full")
-        levers.append(
-            "**One Redis round trip instead of three.** A direct booking, a refusal and an availability "
-            "request make one each for the throttles, the flags and the cached day"
-            + (
-                f" ({fmt(throttles)} + {fmt(flag_ms)} + {fmt(cached)} ms per booking under cProfile)"
-                if None not in (throttles, flag_ms, cached)
-                else ""
-            )
-            + ". A per-process flag cache, checked against a version read in the request's first statement "
-            "(as the configuration is), saves one; the throttle INCRs, the flag read and the cached-day GET "
-            "could share one pipeline."
-        )
     if availability_missed:
         levers.append(
             "**Availability hits without serialisers.** A hit is 1 statement, but DRF still serialises "
@@ -1471,8 +1457,10 @@ def _levers(
         "What is left to try, for the owner of the hot path to weigh (not tried here). Already done, "
         "so not listed: the key claimed in the booking's own transaction (one commit), the answer built "
         "from memory, configuration cached per process and availability per day version, refusals from "
-        "the cached day without the lock, batched refusal events, throttles in one round trip (decisions "
-        "0004, 0007, 0008, 0009).",
+        "the cached day without the lock, batched refusal events, throttles in one round trip, flags and "
+        "recent days kept per process by version, one Redis client per pool, the pool's checkout check "
+        "without a round trip, input serializers without deep copies (decisions 0004, 0007, 0008, "
+        "0009).",
         "",
     ]
     if not levers:

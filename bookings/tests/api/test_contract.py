@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from bookings.availability import availability_day
 from bookings.models import Booking, CapacityRule, IdempotencyKey, Restaurant
 from bookings.tests.api.conftest import booking_body, post_booking
 from bookings.tests.helpers import evening
@@ -32,6 +33,23 @@ def test_availability_lists_the_day(api: APIClient, small_restaurant: Restaurant
     assert response.status_code == 200
     slots = response.json()["slots"]
     assert slots[0] == {"time": "17:00", "available": True, "remaining_covers": None, "reason": None}
+
+
+def test_a_slot_is_rendered_as_its_declared_fields_render_it(
+    api: APIClient, small_restaurant: Restaurant
+) -> None:
+    # SlotOut builds its dict directly (speed); the fields it declares document the same shape.
+    from rest_framework import serializers
+
+    from bookings.api.serializers import SlotOut
+
+    CapacityRule.objects.filter(period__restaurant=small_restaurant).update(max_covers=4)
+    day = evening().date()
+    assert post_booking(api, booking_body(small_restaurant.slug, party=4)).status_code == 201
+    slots = availability_day(small_restaurant, day, 2, now=timezone.now())
+    assert {s.reason for s in slots} > {None}  # both kinds: open and refused, limited covers
+    for slot in slots:
+        assert SlotOut(slot).data == serializers.Serializer.to_representation(SlotOut(), slot)
 
 
 def test_availability_for_one_time_gives_capacity_and_alternatives(

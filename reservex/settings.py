@@ -101,6 +101,13 @@ if DATABASE_POOL_MAX_SIZE > 0:
     # instead of failing a request, without CONN_HEALTH_CHECKS' empty query on every request.
     _db["ENGINE"] = "reservex.postgresql"
 _db["TEST"] = {"NAME": envstr("DATABASE_TEST_NAME", "test_reservex")}
+# Behind PgBouncer in transaction mode (docs/decisions/0014-pgbouncer-transaction-mode.md) each
+# transaction may run on another server connection: no named prepared statements (Debian's
+# PgBouncer 1.18 cannot route them) and no server-side cursors (they outlive a transaction).
+DATABASE_PGBOUNCER = envbool("DATABASE_PGBOUNCER", False)
+if DATABASE_PGBOUNCER:
+    _db.setdefault("OPTIONS", {})["prepare_threshold"] = None
+    _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

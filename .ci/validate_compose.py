@@ -23,4 +23,13 @@ for name, service in services.items():
 redis_command = " ".join(map(str, services["redis"].get("command", [])))
 if "noeviction" not in redis_command:
     sys.exit("redis must run with --maxmemory-policy noeviction (it is the Celery broker)")
+# Every queue by kind of work (reservex/settings.py CELERY_TASK_ROUTES) has a worker consuming it.
+consumed: set[str] = set()
+for service in services.values():
+    command = [str(part) for part in service.get("command", []) or []]
+    if "worker" in command and "--queues" in command:
+        consumed.update(command[command.index("--queues") + 1].split(","))
+unserved = {"allocation", "notifications", "maintenance", "reservex"} - consumed
+if unserved:
+    sys.exit(f"no worker consumes the Celery queues {sorted(unserved)}")
 print(f"docker-compose.yml: {len(services)} services ok: {', '.join(sorted(services))}")

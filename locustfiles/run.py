@@ -299,7 +299,8 @@ def serve(env: dict[str, str], plan: Plan, deadline: Deadline) -> Iterator[Stack
             worker = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "celery", "-A", "reservex", "worker"),
-                    *("--loglevel", "WARNING", "--queues", "reservex"),
+                    # No --queues: every queue of CELERY_TASK_QUEUES (allocation, maintenance, ...).
+                    *("--loglevel", "WARNING"),
                     *("--concurrency", str(plan.celery_concurrency)),
                     *("--hostname", f"loadtest-{os.getpid()}@%h"),
                     *("--without-gossip", "--without-mingle", "--without-heartbeat"),

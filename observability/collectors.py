@@ -74,7 +74,10 @@ class BacklogCollector(Collector):
     """Export reservex_pending_bookings, reservex_pending_oldest_age_seconds, reservex_queue_depth."""
 
     def __init__(self, queues: Iterable[str] | None = None) -> None:
-        self.queues = tuple(queues) if queues is not None else (settings.CELERY_TASK_DEFAULT_QUEUE,)
+        # Every queue by kind of work (allocation, notifications, maintenance, the default).
+        self.queues = (
+            tuple(queues) if queues is not None else tuple(q.name for q in settings.CELERY_TASK_QUEUES)
+        )
 
     def collect(self) -> Iterator[Metric]:
         backlog = read_pending_backlog()

@@ -474,7 +474,8 @@ class Processes:
             f"worker-{n}",
             [
                 *(sys.executable, "-m", "celery", "-A", "reservex", "worker", "--loglevel", "INFO"),
-                *("--queues", "reservex", "--concurrency", str(self.plan.celery_concurrency)),
+                # No --queues: every queue of CELERY_TASK_QUEUES (allocation, maintenance, ...).
+                *("--concurrency", str(self.plan.celery_concurrency)),
                 *("--hostname", f"chaos-{os.getpid()}-{n}@%h"),
                 *("--without-gossip", "--without-mingle", "--without-heartbeat"),
             ],

@@ -237,7 +237,11 @@ def command_run(port: int) -> int:
             ),
             flush=True,
         )
-        return _run_foreground([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env)
+        # One worker on every queue is enough on one box; the Procfile's per-queue workers
+        # (notifications, maintenance) are for deployments (docs/scaling.md).
+        env["WORKER_QUEUES"] = "allocation,notifications,maintenance,reservex"
+        honcho = [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "web", "worker", "beat"]
+        return _run_foreground(honcho, env)
 
 
 def command_test(pytest_args: list[str]) -> int:

@@ -386,14 +386,25 @@ class Stack:
         env.update(extra)
         return env
 
-    def worker(self, *, concurrency: int = 1, wait: bool = True, **env: str) -> CeleryWorker:
-        """Start a real Celery worker (prefork, the ReserveX queue); by default wait until it is ready."""
+    def worker(
+        self,
+        *,
+        concurrency: int = 1,
+        wait: bool = True,
+        queues: tuple[str, ...] | None = None,
+        **env: str,
+    ) -> CeleryWorker:
+        """Start a real Celery worker (prefork; every ReserveX queue unless ``queues`` names some).
+
+        By default wait until it is ready.
+        """
         number = len(self.processes) + 1
+        names = queues or tuple(queue.name for queue in settings.CELERY_TASK_QUEUES)
         command = [sys.executable, "-m", "celery", "-A", "reservex", "worker", "--pool", "prefork"]
         command += ["--loglevel", "INFO", "--concurrency", str(concurrency)]
         command += [
             "--queues",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            ",".join(names),
             "--hostname",
             f"test{number}-{os.getpid()}@%h",
         ]

@@ -34,6 +34,7 @@ from observability.models import AllocationAttempt
 # A hung database call is not covered by the polling deadlines; bound each test as a whole.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.timeout(150)]
 
+ALLOCATION_QUEUE = settings.CELERY_TASK_ROUTES["allocator.tasks.allocate_booking"]["queue"]
 VISIBILITY_TIMEOUT = 3  # seconds; production keeps an hour (longer than any task may run)
 RECEIVED = re.compile(r"Task allocator\.tasks\.allocate_booking\[([0-9a-f-]+)\] received")
 
@@ -111,7 +112,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_booking_confirmed_once(
     assert status_of(booking.pk) == Booking.Status.PENDING
     assert not AllocationAttempt.objects.filter(booking_id=booking.pk).exists()
     assert broker.hlen("unacked") == 1, "the unacknowledged message must survive its worker"
-    assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 0, "and is not back in the queue by itself"
+    assert broker.llen(ALLOCATION_QUEUE) == 0, "and is not back in the queue by itself"
 
     # The new consumer restores, on start-up, messages unacknowledged for longer than the timeout.
     wait_until(
@@ -124,7 +125,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_booking_confirmed_once(
 
     assert_confirmed_once(booking)
     wait_until(lambda: broker.hlen("unacked") == 0, what="the redelivered message to be acknowledged")
-    assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 0
+    assert broker.llen(ALLOCATION_QUEUE) == 0
 
 
 def test_a_pool_process_killed_mid_task_gives_its_task_back(

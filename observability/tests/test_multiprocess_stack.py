@@ -120,7 +120,7 @@ def test_n_bookings_through_two_gunicorn_workers_and_a_celery_worker_read_exactl
     runs = total(samples, "reservex_task_runs_total", task="allocator.allocate_booking", outcome="success")
     assert runs == n
     assert total(samples, "reservex_pending_bookings") == 0
-    assert total(samples, "reservex_queue_depth", queue="reservex") == 0
+    assert total(samples, "reservex_queue_depth", queue="allocation") == 0
     # The dead worker's samples are still in (counters survive the process), and more than one
     # gunicorn worker plus the Celery pool processes wrote them.
     pids = {int(path.stem.rsplit("_", 1)[1]) for path in directory.glob("counter_*.db")}

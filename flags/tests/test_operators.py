@@ -97,3 +97,22 @@ def test_an_approver_pressing_propose_gets_the_403_naming_propose(client: Client
 
     assert response.status_code == 403
     assert "<code>flags.propose_change</code>" in response.content.decode()
+
+
+def test_the_proposer_manages_a_cohort_in_admin_by_restaurant_name(client: Client) -> None:
+    from bookings.tests.factories import RestaurantFactory
+    from flags.models import Cohort
+
+    seed_demo()
+    pubs = [RestaurantFactory(name=f"Partner {n}") for n in range(3)]
+    client.force_login(_user("demo-proposer"))  # type: ignore[arg-type]
+    form = client.get("/admin/flags/cohort/add/").content.decode()
+    assert "Partner 0" in form
+
+    client.post(
+        "/admin/flags/cohort/add/",
+        {"name": "beta-partners", "description": "early adopters", "restaurants": [pubs[0].pk, pubs[2].pk]},
+    )
+
+    cohort = Cohort.objects.get(name="beta-partners")
+    assert sorted(cohort.members.values_list("restaurant_id", flat=True)) == sorted([pubs[0].pk, pubs[2].pk])

@@ -132,3 +132,17 @@ def test_two_operators_walk_a_rollout_from_shadow_to_fifty_percent(page: Any, li
         page.set_window_size(1280, 1400)
         page.save_screenshot(str(SCREENSHOT))
         page.set_window_size(1280, 900)
+
+
+def test_demo_staff_sees_the_admins_403_page_naming_the_permission(page: Any, live_server: Any) -> None:
+    seed_demo()
+    as_user(page, live_server.url, "demo-staff")
+
+    page.get(f"{live_server.url}/admin/flags/rolloutplan/")
+
+    note = wait(page).until(ec.presence_of_element_located((By.CSS_SELECTOR, "p.errornote"))).text
+    assert "flags.propose_change" in note and "demo-staff" in note
+    assert page.find_element(By.ID, "site-name").text == "ReserveX"  # the admin's header
+    assert page.find_element(By.ID, "nav-sidebar")  # and its navigation
+    if os.environ.get("RESERVEX_SCREENSHOTS"):
+        page.save_screenshot(str(SCREENSHOT.with_name("flags-permission-denied.png")))

@@ -186,12 +186,12 @@ def reseat(
     # Iterative deepening on the number of moves: a solution found with a budget of L moves is
     # only looked for once none with fewer exists (within the search bounds).
     for allowed in range(1, limits.max_moves + 1):
-        best: tuple[int, Decision, tuple[Move, ...]] | None = None
+        best: tuple[tuple[int, int], Decision, tuple[Move, ...]] | None = None
         for blockers, waste, target in targets:
             if len(blockers) > allowed:
                 break  # targets are sorted by blockers
-            if best is not None and waste >= best[0]:
-                continue  # the request alone wastes as much as the best solution in total
+            if best is not None and (len(blockers), waste) >= best[0]:
+                continue  # at least as many moves, and the request alone wastes as much in total
             if search.out_of_budget():
                 break
             search.tried += 1
@@ -200,8 +200,8 @@ def reseat(
                 continue
             decision, moves = found
             total = (decision.plan.seat_waste if decision.plan else 0) + sum(m.seat_waste for m in moves)
-            if best is None or total < best[0]:
-                best = (total, decision, moves)
+            if best is None or (len(moves), total) < best[0]:
+                best = ((len(moves), total), decision, moves)
         if best is not None:
             return search.result(started, best[1], best[2], None)
         if search.truncated:
@@ -447,11 +447,12 @@ class _Search:
         b = order[i]
         window = (b.starts_at, b.ends_at)
         req = PlanRequest(party_size=b.party_size, starts_at=b.starts_at, ends_at=b.ends_at)
-        self.nodes += 1
-        decision = plan_tables(replace(self.floor, busy=busy), req, self.settings, timer=self.clock)
-        options: list[tuple[int, ...]] = (
-            [p.table_ids for p in (decision.plan, *decision.runners_up)] if decision.plan else []
-        )
+        options: list[tuple[int, ...]] = []
+        if self._room_for(req, busy):
+            self.nodes += 1
+            decision = plan_tables(replace(self.floor, busy=busy), req, self.settings, timer=self.clock)
+            if decision.plan is not None:
+                options = [p.table_ids for p in (decision.plan, *decision.runners_up)]
         for ids in options:
             found = self._place(
                 order, i + 1, _with(busy, ids, window), [*done, self._move(b, ids)], spare, pool
@@ -476,6 +477,24 @@ class _Search:
             if found is not None or self.truncated:
                 return found
         return None
+
+    def _room_for(self, req: PlanRequest, busy: Busy) -> bool:
+        """Return whether the tables free for the window could seat the party at all.
+
+        A necessary condition, far cheaper than the planner: on a nearly full floor most bookings
+        in the way have nowhere to go, and this says so without enumerating anything.
+        """
+        party = req.party_size
+        merges = self.settings.merges_enabled and self.settings.max_merge_tables >= 2
+        joinable = 0
+        for t in self.tables:
+            if any(s < e and s < req.ends_at and req.starts_at < e for s, e in busy.get(t.id, ())):
+                continue
+            if t.min_party <= party <= t.max_party:
+                return True
+            if merges and t.combinable and t.max_party < party:
+                joinable += t.max_party
+        return joinable >= party
 
     def _move(self, b: PlacedBooking, ids: tuple[int, ...]) -> Move:
         old, new = tuple(sorted(b.table_ids)), tuple(sorted(ids))

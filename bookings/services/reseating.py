@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from psycopg.types.range import Range
@@ -64,13 +64,13 @@ def reseat_limits_from(values: Mapping[str, Any]) -> ReseatLimits:
 
 def placed_bookings(
     restaurant_id: int, starts_at: datetime, ends_at: datetime, *, now: datetime, freeze: timedelta
-) -> tuple[list[PlacedBooking], dict[int, Any]]:
+) -> list[PlacedBooking]:
     """Return the confirmed bookings on tables around [starts_at, ends_at), marked movable or not.
 
     Around: within the context admission reads (``CONTEXT`` either side), so a chain of moves can
     reach bookings next to the ones in the way. Only a booking whose whole window lies inside may
-    move: nothing unseen then sits on the tables it may be moved to. With them, each one's
-    allocation reason (kept as the history of a move). One statement.
+    move: nothing unseen then sits on the tables it may be moved to. One statement, of narrow rows
+    (the reasons, large JSON, are read later for the few bookings that move).
     """
     wide_start, wide_end = starts_at - CONTEXT, ends_at + CONTEXT
     staff_placed = AllocationAttempt.objects.filter(
@@ -84,28 +84,21 @@ def placed_bookings(
             booking__status=Booking.Status.CONFIRMED,
             during__overlap=Range(wide_start, wide_end, "[)"),
         )
-        .annotate(lower=Lower("during"), upper=Upper("during"), by_staff=Exists(staff_placed))
-        .values_list(
-            "booking_id",
-            "table_id",
-            "lower",
-            "upper",
-            "booking__party_size",
-            "booking__allocation_reason",
-            "by_staff",
+        .annotate(
+            lower=Lower("during"),
+            upper=Upper("during"),
+            by_staff=Exists(staff_placed),
+            chosen=ExpressionWrapper(
+                Q(booking__allocation_reason__has_key="chosen_by_staff"), output_field=BooleanField()
+            ),
         )
+        .values_list("booking_id", "table_id", "lower", "upper", "booking__party_size", "by_staff", "chosen")
     )
     found: dict[int, dict[str, Any]] = {}
-    for booking_id, table_id, lower, upper, party, reason, by_staff in rows:
+    for booking_id, table_id, lower, upper, party, by_staff, chosen in rows:
         entry = found.setdefault(
             booking_id,
-            {
-                "party": party,
-                "window": (lower, upper),
-                "tables": [],
-                "pinned": by_staff or _chosen_by_staff(reason),
-                "reason": reason,
-            },
+            {"party": party, "window": (lower, upper), "tables": [], "pinned": bool(by_staff or chosen)},
         )
         entry["tables"].append(table_id)
         if entry["window"] != (lower, upper):
@@ -125,11 +118,7 @@ def placed_bookings(
                 movable=inside and not entry["pinned"] and start >= frozen_until,
             )
         )
-    return placed, {booking_id: entry["reason"] for booking_id, entry in found.items()}
-
-
-def _chosen_by_staff(reason: Any) -> bool:
-    return isinstance(reason, dict) and "chosen_by_staff" in reason
+    return placed
 
 
 def reseat_for_admission(
@@ -151,9 +140,7 @@ def reseat_for_admission(
         raise RuntimeError("reseat_for_admission must run inside transaction.atomic()")
     restaurant = config.restaurant
     freeze = timedelta(minutes=int(flag_values["allocator.reshuffle_freeze_minutes"]))
-    placed, reasons = placed_bookings(
-        restaurant.pk, request.starts_at, request.ends_at, now=now, freeze=freeze
-    )
+    placed = placed_bookings(restaurant.pk, request.starts_at, request.ends_at, now=now, freeze=freeze)
     limits = reseat_limits_from(flag_values)
     result = reseat(floor, placed, request, settings, limits, timer=clock.perf_counter)
     metrics.RESEAT_SECONDS.observe(result.search_ms / 1000)
@@ -169,9 +156,7 @@ def reseat_for_admission(
     tz = restaurant.tz
     at = request.starts_at.astimezone(tz).strftime("%H:%M")
     why = f"to seat a party of {request.party_size} at {at}"
-    _explain_moves(
-        result.moves, reasons, why=why, settings={**settings.as_dict(), **limits.as_dict()}, now=now
-    )
+    _explain_moves(result.moves, why=why, settings={**settings.as_dict(), **limits.as_dict()}, now=now)
     events = [
         build_event(
             "booking.reseated",
@@ -271,13 +256,15 @@ class _Changed(Exception):
 
 def _explain_moves(
     moves: tuple[Move, ...],
-    previous: Mapping[int, Any],
     *,
     why: str,
     settings: dict[str, object],
     now: datetime,
 ) -> None:
     """Record on each moved booking who moved it, from where to where and why ("Why these tables?")."""
+    previous = dict(
+        Booking.objects.filter(pk__in=[m.booking_id for m in moves]).values_list("pk", "allocation_reason")
+    )
     updated = []
     for move in moves:
         before = previous.get(move.booking_id)
@@ -324,7 +311,7 @@ def service_day_tidy(*, restaurant_id: int, local_date: date, now: datetime | No
         lock_service_days(restaurant_id, [local_date])
         release_expired_holds(restaurant_id, day_start - CONTEXT, day_end + CONTEXT, now=now)
         busy = occupied_between(restaurant_id, day_start - CONTEXT, day_end + CONTEXT, now=now).busy
-        placed, reasons = placed_bookings(restaurant_id, day_start, day_end, now=now, freeze=freeze)
+        placed = placed_bookings(restaurant_id, day_start, day_end, now=now, freeze=freeze)
         # Only this day's bookings move: the lock held is this day's.
         placed = [replace(b, movable=b.movable and day_start <= b.starts_at < day_end) for b in placed]
         floor = FloorSnapshot(restaurant_id, config.layout.tables, config.layout.adjacency, busy)
@@ -333,7 +320,6 @@ def service_day_tidy(*, restaurant_id: int, local_date: date, now: datetime | No
             return replace(result, moves=())
         _explain_moves(
             result.moves,
-            reasons,
             why="to leave fewer empty seats after cancellations (tidy-up)",
             settings={**settings.as_dict(), **TIDY_LIMITS.as_dict()},
             now=now,

@@ -35,6 +35,7 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) -m bench.planner --out docs/bench.md
 	$(PY) -m reservex.devstack exec $(PY) -m bench.availability --out docs/bench.md
+	$(PY) -m reservex.devstack exec $(PY) -m bench.reseating --out docs/bench.md
 
 # Seed a fresh reservex_load database, serve it like production (gunicorn gthread + Celery, DEBUG off,
 # throttles raised), check integrity, run the Locust scenarios against 127.0.0.1, check again and

@@ -595,6 +595,100 @@ class DayVersion(models.Model):
         return f"{self.day} v{self.version}"
 
 
+def new_waitlist_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class WaitlistEntryQuerySet(models.QuerySet["WaitlistEntry"]):
+    def waiting(self) -> WaitlistEntryQuerySet:
+        """Entries still in line, first come first served."""
+        return self.filter(status=WaitlistEntry.Status.WAITING).order_by("created_at", "pk")
+
+    def offer_overdue(self, now: Any) -> WaitlistEntryQuerySet:
+        """Offers past their time that nobody accepted or declined (the sweeper's work)."""
+        return self.filter(status=WaitlistEntry.Status.OFFERED, offer_expires_at__lte=now)
+
+
+class WaitlistEntry(models.Model):
+    """A guest waiting for a table on a day, within a window of start times (issue 17).
+
+    While an offer is open the entry points at its hold: one field, so an entry can never hold
+    two offers at once, and a hold belongs to one entry at most.
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        OFFERED = "offered", "Offered"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Source(models.TextChoices):
+        WIDGET = "widget", "Widget"
+        API = "api", "API"
+        STAFF = "staff", "Staff"
+
+    # The guest's secret: the status, accept and decline links carry it.
+    token = models.CharField(max_length=64, unique=True, default=new_waitlist_token, editable=False)
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="waitlist")
+    date = models.DateField(help_text="The local service date the guest waits for.")
+    earliest_time = models.TimeField()
+    latest_time = models.TimeField()
+    party_size = models.PositiveSmallIntegerField()
+    guest_name = models.CharField(max_length=200)
+    guest_email = models.EmailField(blank=True)
+    guest_phone = models.CharField(max_length=32, blank=True)
+    notes = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    hold = models.OneToOneField(
+        Hold, null=True, blank=True, on_delete=models.SET_NULL, related_name="waitlist_entry"
+    )
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    offers_made = models.PositiveSmallIntegerField(default=0)
+    freed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the capacity behind the current offer was freed."
+    )
+    booking = models.OneToOneField(
+        Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="waitlist_entry"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WaitlistEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "waitlist entries"
+        indexes = [
+            models.Index(fields=["restaurant", "date", "status", "created_at"], name="waitlist_day_line"),
+            models.Index(fields=["status", "offer_expires_at"], name="waitlist_offer_expiry"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(party_size__gte=1), name="waitlist_party_positive"),
+            models.CheckConstraint(
+                condition=Q(earliest_time__lte=F("latest_time")), name="waitlist_window_ordered"
+            ),
+            models.CheckConstraint(
+                condition=~Q(guest_email="") | ~Q(guest_phone=""), name="waitlist_contact_required"
+            ),
+            # An open offer always has its hold and its deadline; no other status keeps a hold.
+            models.CheckConstraint(
+                condition=(
+                    Q(status="offered", hold__isnull=False, offer_expires_at__isnull=False)
+                    | (~Q(status="offered") & Q(hold__isnull=True))
+                ),
+                name="waitlist_offer_has_hold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Waitlist {self.party_size} on {self.date} {self.earliest_time:%H:%M}-{self.latest_time:%H:%M}"
+        )
+
+
 __all__ = [
     "Booking",
     "CapacityOverride",
@@ -607,4 +701,5 @@ __all__ = [
     "Table",
     "TableAdjacency",
     "TableOccupancy",
+    "WaitlistEntry",
 ]

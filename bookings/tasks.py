@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import date, datetime, timedelta
+from smtplib import SMTPException
 from typing import Any
 
 from celery import Task, shared_task
@@ -26,11 +27,14 @@ import flags
 from bookings.config import config_for
 from bookings.errors import LockTimeout
 from bookings.integrity import check_integrity
-from bookings.models import Booking
+from bookings.messages import message_send
+from bookings.models import Booking, WaitlistEntry
+from bookings.outbox import MESSAGE_TASK, enqueue_waitlist_offers
 from bookings.services.allocation import booking_allocate, booking_reject
 from bookings.services.holds import holds_purge_expired
 from bookings.services.idempotency import idempotency_purge_expired
 from bookings.services.reseating import service_day_tidy
+from bookings.services.waitlist import waitlist_days_waiting, waitlist_expire_offers, waitlist_offer_run
 from observability import metrics
 from observability.alerts import send_alert
 from observability.events import record_event
@@ -218,3 +222,59 @@ def enqueue_tidy(restaurant_id: int, starts_at: datetime) -> None:
         tidy_service_day.apply_async(args=(restaurant_id, local_date.isoformat()), retry=False)
     except Exception as exc:  # noqa: BLE001 - after the commit, nothing may turn into an error
         logger.warning("could not enqueue the tidy-up of restaurant %s: %s", restaurant_id, exc)
+
+
+# --- waitlist and guest messages (issue 17) ----------------------------------------------------------
+
+
+@shared_task(
+    name="allocator.tasks.offer_waitlist",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(LockTimeout, DjangoOperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def offer_waitlist(restaurant_id: int, local_date: str, freed_at: str | None = None) -> list[int]:
+    """Offer a day's freed capacity to its waitlist in order; idempotent (offered entries wait no more)."""
+    with metrics.track_task("allocator.offer_waitlist"):
+        return waitlist_offer_run(
+            restaurant_id=restaurant_id,
+            local_date=date.fromisoformat(local_date),
+            freed_at=datetime.fromisoformat(freed_at) if freed_at else None,
+        )
+
+
+@shared_task(name="allocator.tasks.sweep_waitlist", ignore_result=True)
+def sweep_waitlist() -> int:
+    """Expire overdue offers, run offers for every day with guests waiting, count who waits.
+
+    The runs catch whatever a trigger missed (the broker was away at a cancellation, a hold ran out
+    unseen); a run that finds nothing to offer changes nothing.
+    """
+    with metrics.track_task("allocator.sweep_waitlist"):
+        expired = waitlist_expire_offers()
+        days = waitlist_days_waiting()
+        for restaurant_id, local_date in days:
+            enqueue_waitlist_offers(restaurant_id, local_date)
+        metrics.WAITLIST_LENGTH.set(
+            WaitlistEntry.objects.filter(
+                status=WaitlistEntry.Status.WAITING, date__gte=(timezone.now() - timedelta(days=1)).date()
+            ).count()
+        )
+        return expired
+
+
+@shared_task(
+    name=MESSAGE_TASK,  # published on NOTIFICATIONS_QUEUE (bookings.outbox.enqueue_message)
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_guest_message(kind: str, object_id: int) -> str:
+    """Send one guest message; a mail server that fails is retried with backoff, on its own queue."""
+    with metrics.track_task("bookings.send_guest_message"):
+        return message_send(kind=kind, object_id=object_id)

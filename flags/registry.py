@@ -186,6 +186,15 @@ REGISTRY: dict[str, Flag] = {
             max_value=24 * 60,
         ),
         Flag(
+            key="waitlist.offer_minutes",
+            type=int,
+            description="How long a waitlist offer holds its table for the guest to accept.",
+            defaults=_same(10),
+            owner="allocator",
+            min_value=1,
+            max_value=24 * 60,
+        ),
+        Flag(
             key="allocator.service_fail_hard",
             type=bool,
             description="Answer a booking with an error when allocation fails unexpectedly instead "

@@ -165,6 +165,29 @@ ALERTS_SENT = Counter(
     "Alerts posted to the webhook, by severity and whether the webhook accepted them.",
     ["severity", "delivered"],
 )
+# Waitlist offers by what became of them (issue 17); window_passed: the entry's times went by.
+WAITLIST_OFFER_OUTCOMES = ("sent", "accepted", "declined", "expired", "window_passed")
+WAITLIST_OFFERS = Counter(
+    "reservex_waitlist_offers_total",
+    "Waitlist offers sent by the background allocator, and how they ended.",
+    ["outcome"],
+)
+WAITLIST_FREED_TO_ACCEPTED = Histogram(
+    "reservex_waitlist_freed_to_accepted_seconds",
+    "Time from capacity being freed to the waiting guest accepting the offer it made.",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600),
+)
+WAITLIST_LENGTH = Gauge(
+    "reservex_waitlist_waiting",
+    "Guests waiting on every waitlist (days to come), as counted by the last sweep.",
+    multiprocess_mode="mostrecent",
+)
+MESSAGE_KINDS = ("waitlist_offer", "booking_confirmation", "booking_cancellation", "booking_reminder")
+MESSAGES_SENT = Counter(
+    "reservex_guest_messages_total",
+    "Guest messages by kind, channel (email, sms) and outcome (sent, failed, skipped).",
+    ["kind", "channel", "outcome"],
+)
 TELEMETRY_PURGED = Counter(
     "reservex_telemetry_purged_rows_total",
     "Telemetry rows deleted by the retention task, by table.",
@@ -180,6 +203,8 @@ for _reason in FALLBACK_REASONS:
     INLINE_FALLBACKS.labels(_reason)
 for _outcome in RESEAT_OUTCOMES:
     RESEATINGS.labels(_outcome)
+for _outcome in WAITLIST_OFFER_OUTCOMES:
+    WAITLIST_OFFERS.labels(_outcome)
 
 
 def set_integrity_violations(counts: Mapping[str, int]) -> None:

@@ -25,6 +25,7 @@ ALLOWED_CONTEXT_KEYS = frozenset(
         "duration_ms",
         "enforcement",
         "error",
+        "entry_id",
         "error_code",
         "expired",
         "failure_reason",

@@ -176,6 +176,26 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 CELERY_TIMEZONE = "UTC"
 
+# --- Waitlist and guest messages (issue 17) -------------------------------------------------------
+# Expire overdue offers and offer freed capacity to waiting guests (what a missed trigger left).
+CELERY_BEAT_SCHEDULE["allocator.sweep_waitlist"] = {
+    "task": "allocator.tasks.sweep_waitlist",
+    "schedule": float(envint("WAITLIST_SWEEP_SECONDS", 30)),
+}
+# Links in guest messages (offers, confirmations) start with this.
+PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Email through Django's framework; the console backend prints until a mail server is configured.
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "ReserveX <bookings@reservex.invalid>")
+# A class with send(*, to, body); the console one prints (bookings.messages).
+SMS_BACKEND = envstr("SMS_BACKEND", "bookings.messages.ConsoleSMSBackend")
+
 # --- Auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -26,6 +26,7 @@ from bookings.errors import (
 from bookings.integrity import tables_connected
 from bookings.locking import busy_means_retry, is_retryable, lock_service_days
 from bookings.models import Booking, Restaurant, TableOccupancy
+from bookings.outbox import enqueue_message, enqueue_offers_for_window
 from bookings.services.attempts import AttemptResult, count_attempt, write_attempt
 from bookings.services.planning import emit_on_commit, plan_on_fresh_read, write_windows
 from bookings.slots import resolve_slot
@@ -58,8 +59,24 @@ def booking_cancel(*, booking: Booking, now: datetime | None = None) -> Booking:
         emit_on_commit("booking.cancelled", restaurant_id=booking.restaurant_id, booking_id=booking.pk)
         # Freed tables may let other bookings sit better (allocator.reshuffle_enabled; after commit).
         transaction.on_commit(partial(enqueue_tidy, booking.restaurant_id, booking.starts_at))
+        # ... and may seat a guest on the waitlist; the guest is told the booking is cancelled.
+        _offers_after_commit(booking)
+        transaction.on_commit(partial(enqueue_message, "booking_cancellation", booking.pk))
     booking.refresh_from_db()
     return booking
+
+
+def _offers_after_commit(booking: Booking) -> None:
+    """Offer the capacity this change frees to the waitlist of its day, once committed."""
+    transaction.on_commit(
+        partial(
+            enqueue_offers_for_window,
+            booking.restaurant_id,
+            booking.starts_at,
+            booking.ends_at,
+            booking.restaurant.timezone,
+        )
+    )
 
 
 class OverrideNotAllowed(InvalidTransition):
@@ -164,6 +181,7 @@ def booking_move(
             table_ids = list(decision.plan.table_ids)
             reason = decision.as_reason()
         TableOccupancy.objects.active().filter(booking=current).update(released_at=now)
+        _offers_after_commit(current)  # the old time or tables may seat a waiting guest
         release_expired_holds(restaurant.pk, new_start, new_end, now=now)
         try:
             write_windows(
@@ -243,6 +261,7 @@ def booking_set_status(
         if status in (Booking.Status.NO_SHOW, Booking.Status.COMPLETED):
             # The table is free again from now on (a no-show, or a party that left).
             TableOccupancy.objects.active().filter(booking=current).update(released_at=now)
+            _offers_after_commit(current)
         if status == Booking.Status.NO_SHOW:
             transaction.on_commit(partial(enqueue_tidy, current.restaurant_id, current.starts_at))
         emit_on_commit(

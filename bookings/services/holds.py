@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from bookings.errors import (
 )
 from bookings.locking import busy_means_retry, is_retryable
 from bookings.models import Hold, Restaurant, TableOccupancy
+from bookings.outbox import enqueue_offers_for_window
 from bookings.services.planning import (
     check_capacity,
     emit_on_commit,
@@ -82,51 +84,73 @@ def _hold_attempt(
     flag_values: dict[str, Any],
 ) -> Hold:
     with busy_means_retry(), transaction.atomic(durable=True):
-        config, slot, state = lock_and_read(config, starts_at, party_size, now=now)
-        restaurant = config.restaurant
-        seatings = state.seatings(slot.starts_at, slot.ends_at, exclude_hold_id=None)
-        check_capacity(restaurant, slot, party_size, seatings=seatings, flag_values=flag_values)
-        decision = plan_on_state(config, state, slot, party_size, flag_values=flag_values, now=now)
-        assert decision.plan is not None  # plan_on_state refuses otherwise
-        hold = Hold(
-            restaurant=restaurant,
-            party_size=party_size,
-            starts_at=slot.starts_at,
-            ends_at=slot.ends_at,
-            expires_at=now + timedelta(seconds=restaurant.hold_ttl_seconds),
-            allocation_reason=decision.as_reason(),
+        return hold_place(
+            config=config, party_size=party_size, starts_at=starts_at, now=now, flag_values=flag_values
         )
-        hold.save(force_insert=True)
-        try:
-            # No savepoint: a lost race aborts the whole attempt, which the caller may repeat.
-            TableOccupancy.objects.bulk_create(
-                [
-                    TableOccupancy(
-                        restaurant_id=restaurant.pk,
-                        table_id=table_id,
-                        during=Range(slot.starts_at, slot.ends_at, "[)"),
-                        kind=TableOccupancy.Kind.HOLD,
-                        hold_id=hold.pk,
-                        expires_at=hold.expires_at,
-                    )
-                    for table_id in decision.plan.table_ids
-                ]
-            )
-        except DatabaseError as exc:
-            if not is_retryable(exc):
-                raise
-            raise HoldConflict("Those tables were just taken; please try again.") from exc
-        record_events(
+
+
+def hold_place(
+    *,
+    config: RestaurantConfig,
+    party_size: int,
+    starts_at: datetime,
+    now: datetime,
+    flag_values: dict[str, Any],
+    ttl: timedelta | None = None,
+) -> Hold:
+    """Place a hold inside the caller's transaction, under the day lock; ``ttl`` overrides the
+    restaurant's (a waitlist offer lasts ``waitlist.offer_minutes``).
+
+    Raises CapacityExceeded, SlotUnavailable or HoldConflict; after HoldConflict the transaction
+    (or the caller's savepoint) must be rolled back.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("hold_place must run inside transaction.atomic()")
+    config, slot, state = lock_and_read(config, starts_at, party_size, now=now)
+    restaurant = config.restaurant
+    seatings = state.seatings(slot.starts_at, slot.ends_at, exclude_hold_id=None)
+    check_capacity(restaurant, slot, party_size, seatings=seatings, flag_values=flag_values)
+    decision = plan_on_state(config, state, slot, party_size, flag_values=flag_values, now=now)
+    assert decision.plan is not None  # plan_on_state refuses otherwise
+    hold = Hold(
+        restaurant=restaurant,
+        party_size=party_size,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        expires_at=now + (ttl or timedelta(seconds=restaurant.hold_ttl_seconds)),
+        allocation_reason=decision.as_reason(),
+    )
+    hold.save(force_insert=True)
+    try:
+        # No savepoint: a lost race aborts the whole attempt, which the caller may repeat.
+        TableOccupancy.objects.bulk_create(
             [
-                build_event(
-                    "hold.created",
+                TableOccupancy(
                     restaurant_id=restaurant.pk,
-                    hold_id=str(hold.pk),
-                    party_size=party_size,
-                    starts_at=slot.starts_at.isoformat(),
+                    table_id=table_id,
+                    during=Range(slot.starts_at, slot.ends_at, "[)"),
+                    kind=TableOccupancy.Kind.HOLD,
+                    hold_id=hold.pk,
+                    expires_at=hold.expires_at,
                 )
+                for table_id in decision.plan.table_ids
             ]
         )
+    except DatabaseError as exc:
+        if not is_retryable(exc):
+            raise
+        raise HoldConflict("Those tables were just taken; please try again.") from exc
+    record_events(
+        [
+            build_event(
+                "hold.created",
+                restaurant_id=restaurant.pk,
+                hold_id=str(hold.pk),
+                party_size=party_size,
+                starts_at=slot.starts_at.isoformat(),
+            )
+        ]
+    )
     return hold
 
 
@@ -144,6 +168,15 @@ def hold_release(*, hold_id: UUID, now: datetime | None = None) -> None:
             hold.save(update_fields=["released_at"])
             TableOccupancy.objects.active().filter(hold=hold).update(released_at=now)
             emit_on_commit("hold.released", restaurant_id=hold.restaurant_id, hold_id=str(hold.pk))
+            transaction.on_commit(
+                partial(
+                    enqueue_offers_for_window,
+                    hold.restaurant_id,
+                    hold.starts_at,
+                    hold.ends_at,
+                    hold.restaurant.timezone,
+                )
+            )
 
 
 def holds_purge_expired(*, now: datetime | None = None) -> int:

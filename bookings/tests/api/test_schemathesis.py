@@ -33,7 +33,7 @@ from schemathesis.checks import (
 from schemathesis.generation.modes import GenerationMode
 
 from bookings.demo import DEMO_TABLES, seed_demo
-from bookings.models import Booking, Hold, Restaurant
+from bookings.models import Booking, Hold, Restaurant, WaitlistEntry
 from reservex.wsgi import application
 
 SCHEMA = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
@@ -127,6 +127,27 @@ def _seed_bookings(restaurant: Restaurant) -> None:
             ),
         )
     hold_create(restaurant=restaurant, party_size=2, starts_at=local_datetime(restaurant, day, time(12, 30)))
+    _seed_waitlist(restaurant, day)
+
+
+def _seed_waitlist(restaurant: Restaurant, day: date) -> None:
+    """Put guests on the waitlist and offer them what is free, so accept and decline can succeed."""
+    from bookings.config import config_for
+    from bookings.services.waitlist import WaitlistRequest, waitlist_join, waitlist_offer_run
+
+    for name in ("Ada Lovelace", "Alan Turing", "Edsger Dijkstra"):
+        waitlist_join(
+            config=config_for(restaurant.pk),
+            request=WaitlistRequest(
+                local_date=day,
+                earliest_time=time(18),
+                latest_time=time(21),
+                party_size=2,
+                guest_name=name,
+                guest_email="guest@example.org",
+            ),
+        )
+    waitlist_offer_run(restaurant_id=restaurant.pk, local_date=day)
 
 
 def _near_dates() -> list[date]:
@@ -153,12 +174,15 @@ def steer(case: Any, data: st.DataObject, world: World) -> None:
     """Point the generated request at things that exist, so success paths are reached."""
     references = list(Booking.objects.order_by("pk").values_list("reference", flat=True))
     holds = [str(pk) for pk in Hold.objects.order_by("created_at").values_list("pk", flat=True)]
+    tokens = list(WaitlistEntry.objects.order_by("pk").values_list("token", flat=True))
     labels = data.draw(st.lists(st.sampled_from([t.label for t in DEMO_TABLES]), min_size=1, max_size=3))
     realistic: dict[str, Sequence[Any]] = {
         # Mostly the demo restaurant; "elsewhere" has no service periods and no tables.
         "restaurant": [world.restaurant.slug] * 3 + [world.other_restaurant.slug],
         "date": [day.isoformat() for day in _near_dates()],
         "time": SLOT_TIMES,
+        "earliest_time": SLOT_TIMES[:5],
+        "latest_time": SLOT_TIMES[5:],
         "party_size": range(1, 9),
         "hold_id": [None, *holds],
         "tables": [labels],
@@ -170,6 +194,8 @@ def steer(case: Any, data: st.DataObject, world: World) -> None:
         path["reference"] = _maybe(data, path["reference"], references)
     if "hold_id" in path:
         path["hold_id"] = _maybe(data, path["hold_id"], holds)
+    if "token" in path:
+        path["token"] = _maybe(data, path["token"], tokens)
     query = case.query if isinstance(case.query, dict) else {}
     body = case.body if isinstance(case.body, dict) else {}
     for fields in (query, body):
@@ -213,6 +239,10 @@ def test_the_schema_documents_every_endpoint() -> None:
         "staff_booking_create",
         "staff_move",
         "staff_status",
+        "waitlist_join",
+        "waitlist_read",
+        "waitlist_accept",
+        "waitlist_decline",
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from reservex.env import envbool, envint, envlist, envstr
 
@@ -154,7 +155,31 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Publishing a task must not hang a request when Redis is down (the sweeper enqueues later).
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+# Queues by kind of work, each drained by workers of its own, so a backlog of one never delays another
+# (docs/decisions/0015-queues-by-kind-of-work.md). "reservex", the one queue before the split, stays
+# the default: unrouted tasks and messages queued before an upgrade land there; allocation workers
+# drain it. A worker started without --queues consumes all of them (the devstack's one worker).
 CELERY_TASK_DEFAULT_QUEUE = "reservex"
+# Each queue bound by its own routing key: with the default key shared, one publish to the default
+# exchange would be copied into every queue.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, routing_key=name) for name in ("allocation", "notifications", "maintenance", "reservex")
+)
+CELERY_TASK_ROUTES = {
+    "allocator.tasks.allocate_booking": {"queue": "allocation"},
+    "bookings.tasks.tidy_service_day": {"queue": "allocation"},
+    "allocator.tasks.offer_waitlist": {"queue": "allocation"},
+    # Guest messages and alerts leave on their own queue: a slow mail server or retention purge
+    # must not hold back an allocation or a P0 webhook.
+    "bookings.tasks.send_guest_message": {"queue": "notifications"},
+    "observability.tasks.check_p0_conditions": {"queue": "notifications"},
+    "allocator.tasks.requeue_stale_pending": {"queue": "maintenance"},
+    "allocator.tasks.purge_expired_holds": {"queue": "maintenance"},
+    "allocator.tasks.run_integrity_check": {"queue": "maintenance"},
+    "bookings.tasks.purge_expired_idempotency_keys": {"queue": "maintenance"},
+    "observability.tasks.purge_old_telemetry": {"queue": "maintenance"},
+    "allocator.tasks.sweep_waitlist": {"queue": "maintenance"},
+}
 # Background allocation: retries with backoff, then rejection; the sweeper re-enqueues pending
 # bookings whose job has not run for this long (Redis was down, a worker died).
 ALLOCATION_MAX_RETRIES = envint("ALLOCATION_MAX_RETRIES", 6)

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test manage lint format typecheck bench loadtest chaos clean
+.PHONY: run test manage lint format typecheck bench loadtest chaos multinode test-pgbouncer clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,18 @@ loadtest: $(INSTALLED)
 # CHAOS_ARGS=--short is the CI form (20 s of traffic, about a minute). docs/reliability.md has a run.
 chaos: $(INSTALLED)
 	$(PY) -m reservex.chaos $(CHAOS_ARGS)
+
+# Two web nodes (gunicorn masters on their own ports) and two Celery workers on one Postgres, reached
+# through a private PgBouncer in transaction mode, and one private Redis: a 1 000-guest hot slot and a
+# widget swarm on one node, then split over both; invariants checked; docs/load/MULTINODE.md. ~2 min.
+# Needs a TCP DATABASE_URL (postgres://…@127.0.0.1:5432/…) and Debian's pgbouncer.
+multinode: $(INSTALLED)
+	$(PY) -m locustfiles.multinode
+
+# The concurrency tests through a private PgBouncer in transaction mode (needs Debian's pgbouncer and a
+# TCP DATABASE_URL; .ci/run runs this). About a minute.
+test-pgbouncer: $(INSTALLED)
+	.ci/pgbouncer-tests
 
 clean:
 	rm -rf .reservex .pytest_cache .mypy_cache .ruff_cache

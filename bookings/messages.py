@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 import flags
-from bookings.models import Booking, Restaurant, WaitlistEntry
+from bookings.models import Booking, BookingReminder, Restaurant, WaitlistEntry
 from observability import metrics
 from observability.events import record_event
 
@@ -94,14 +94,16 @@ def message_context(kind: str, object_id: int) -> tuple[dict[str, Any], Restaura
     wanted = Booking.Status.CANCELLED if kind == BOOKING_CANCELLATION else Booking.Status.CONFIRMED
     if booking.status != wanted:
         return None
+    page = public_url(reverse("booking-page", args=[booking.reference]))
     context = {
         **_restaurant_context(booking.restaurant),
         "guest_name": booking.guest_name,
         "party_size": booking.party_size,
         "starts_at": booking.starts_at,
         "code": booking.code,
-        "booking_url": public_url(reverse("booking-detail", args=[booking.reference])),
-        "cancel_url": public_url(reverse("booking-cancel", args=[booking.reference])),
+        "booking_url": page,
+        "confirm_url": f"{page}?answer=confirm",
+        "cancel_url": f"{page}?answer=cancel",
     }
     return context, booking.restaurant, booking.guest_email, booking.guest_phone
 
@@ -134,5 +136,7 @@ def message_send(*, kind: str, object_id: int) -> str:
         sms_backend().send(to=phone, body=f"{subject} {link}".strip())
         metrics.MESSAGES_SENT.labels(kind, "sms", "sent").inc()
         channels.append("sms")
+    if kind == BOOKING_REMINDER:
+        BookingReminder.objects.filter(booking_id=object_id).update(sent_at=timezone.now())
     record_event("message.sent", restaurant_id=restaurant.pk, kind=kind, outcome="+".join(channels))
     return "+".join(channels) or "no_contact"

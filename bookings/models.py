@@ -689,8 +689,29 @@ class WaitlistEntry(models.Model):
         )
 
 
+class BookingReminder(models.Model):
+    """The reminder of one booking (issue 17): queued once, sent, and the guest's answer.
+
+    One row per booking (its primary key), so the beat task's INSERT … ON CONFLICT DO NOTHING
+    queues each reminder once, however often or concurrently it runs.
+    """
+
+    booking = models.OneToOneField(
+        Booking, primary_key=True, on_delete=models.CASCADE, related_name="reminder"
+    )
+    queued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the guest said they are coming (the reminder's link)."
+    )
+
+    def __str__(self) -> str:
+        return f"Reminder of booking {self.booking_id}"
+
+
 __all__ = [
     "Booking",
+    "BookingReminder",
     "CapacityOverride",
     "CapacityRule",
     "DayVersion",

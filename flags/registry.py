@@ -195,6 +195,16 @@ REGISTRY: dict[str, Flag] = {
             max_value=24 * 60,
         ),
         Flag(
+            key="reminders.hours",
+            type=int,
+            description="Send guests a reminder with confirm and cancel links this many hours before "
+            "their booking; 0 sends none.",
+            defaults=_same(24),
+            owner="operations",
+            min_value=0,
+            max_value=7 * 24,
+        ),
+        Flag(
             key="allocator.service_fail_hard",
             type=bool,
             description="Answer a booking with an error when allocation fails unexpectedly instead "

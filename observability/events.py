@@ -45,6 +45,7 @@ EVENT_TYPES: dict[str, str] = {
     "waitlist.accepted": "A waitlist offer became a booking.",
     "waitlist.declined": "A guest declined a waitlist offer; the table passes to the next entry.",
     "waitlist.expired": "A waitlist offer ran out of time; the table passes to the next entry.",
+    "booking.guest_confirmed": "A guest confirmed they are coming (the reminder's link).",
     "message.sent": "A guest message (offer, confirmation, cancellation, reminder) went out.",
     "integrity.violation": "check_integrity found a broken invariant.",
     "flags.changed": "A feature flag override was applied.",

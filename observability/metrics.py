@@ -188,6 +188,14 @@ MESSAGES_SENT = Counter(
     "Guest messages by kind, channel (email, sms) and outcome (sent, failed, skipped).",
     ["kind", "channel", "outcome"],
 )
+REMINDERS_QUEUED = Counter(
+    "reservex_reminders_queued_total",
+    "Booking reminders queued by the beat task (each booking once).",
+)
+GUEST_CONFIRMATIONS = Counter(
+    "reservex_guest_confirmations_total",
+    "Guests who confirmed they are coming through the reminder's link.",
+)
 TELEMETRY_PURGED = Counter(
     "reservex_telemetry_purged_rows_total",
     "Telemetry rows deleted by the retention task, by table.",

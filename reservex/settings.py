@@ -207,6 +207,11 @@ CELERY_BEAT_SCHEDULE["allocator.sweep_waitlist"] = {
     "task": "allocator.tasks.sweep_waitlist",
     "schedule": float(envint("WAITLIST_SWEEP_SECONDS", 30)),
 }
+# Reminders with confirm and cancel links, reminders.hours before each booking (a flag).
+CELERY_BEAT_SCHEDULE["bookings.queue_booking_reminders"] = {
+    "task": "bookings.tasks.queue_booking_reminders",
+    "schedule": float(envint("REMINDER_SWEEP_SECONDS", 300)),
+}
 # Links in guest messages (offers, confirmations) start with this.
 PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # Email through Django's framework; the console backend prints until a mail server is configured.

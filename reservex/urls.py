@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from bookings.waitlist_page import waitlist_page
+from bookings.waitlist_page import booking_page, waitlist_page
 from bookings.widget import widget
 from observability.views import metrics
 from reservex.health import healthz, readyz
@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("widget/<slug:slug>/", widget, name="widget"),
     path("waitlist/<str:token>/", waitlist_page, name="waitlist-page"),
+    path("booking/<str:reference>/", booking_page, name="booking-page"),
 ]
 if os.environ.get("RESERVEX_LOADTEST_REFERENCE") == "1":  # make loadtest's reference endpoint
     urlpatterns.append(path("loadtest/reference/", include("locustfiles.reference")))

@@ -48,6 +48,12 @@ def hhmm(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%H:%M")
 
 
+def guest_confirmed(booking: Booking) -> bool:
+    """Whether the guest said they are coming (the reminder's link); loaded with the day's bookings."""
+    reminder = getattr(booking, "reminder", None)
+    return reminder is not None and reminder.confirmed_at is not None
+
+
 def placement_title(plan: DayPlan, placement: Placement) -> str:
     """Return the one-line description used for tooltips and screen readers."""
     when = f"{hhmm(placement.starts_at, plan.tz)}–{hhmm(placement.ends_at, plan.tz)}"
@@ -63,6 +69,8 @@ def placement_title(plan: DayPlan, placement: Placement) -> str:
     reason = booking.allocation_reason
     if isinstance(reason, dict) and "reseated_by" in reason:
         flag += f" · {reason.get('message', 'Re-seated.').rstrip('.')}"
+    if guest_confirmed(booking):
+        flag += " · guest confirmed"
     return (
         f"{booking.guest_name}, party of {booking.party_size}, {when}, {tables} · "
         f"{booking.get_status_display()}{flag}"
@@ -125,12 +133,13 @@ def _bar(
     right = min(100.0, (placement.ends_at - start).total_seconds() / span * 100)
     tables = plan.tables_of(placement)
     booking = placement.booking
+    mark = " ✓" if booking is not None and guest_confirmed(booking) else ""  # the guest is coming
     return Bar(
         placement=placement,
         left=round(left, 3),
         width=round(max(right - left, 0.5), 3),
         title=placement_title(plan, placement),
-        label=f"{placement.party_size} · {placement.name}",
+        label=f"{placement.party_size} · {placement.name}{mark}",
         times=f"{hhmm(placement.starts_at, plan.tz)}–{hhmm(placement.ends_at, plan.tz)}",
         joined="+".join(tables) if len(tables) > 1 else "",
         url=url if booking else "",

@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Func, Q, Value
+from django.db.models.functions import Lower, Trim
 from psycopg.types.range import Range
 
 from bookings.config import config_for
@@ -92,7 +94,8 @@ def restaurant_tables(restaurant: Restaurant) -> list[Table]:
 def day_plan(restaurant: Restaurant, local_date: date, *, now: datetime) -> DayPlan:
     """Return the day's bookings and live holds placed on their tables, in four queries."""
     tables = restaurant_tables(restaurant)
-    bookings = list(bookings_of_day(restaurant, local_date))
+    # With each booking's reminder, if any: the guest's confirmation shows on its bar.
+    bookings = list(bookings_of_day(restaurant, local_date).select_related("reminder"))
     active: dict[int, list[int]] = defaultdict(list)
     released: dict[int, dict[datetime, list[int]]] = defaultdict(lambda: defaultdict(list))
     for booking_id, table_id, released_at in TableOccupancy.objects.filter(
@@ -222,7 +225,11 @@ def bookable_times(restaurant: Restaurant) -> list[time]:
 
 def staff_booking(restaurant: Restaurant, booking_id: int) -> Booking | None:
     """Return the restaurant's booking with this id, if there is one."""
-    return Booking.objects.filter(restaurant=restaurant, pk=booking_id).select_related("restaurant").first()
+    return (
+        Booking.objects.filter(restaurant=restaurant, pk=booking_id)
+        .select_related("restaurant", "reminder")
+        .first()
+    )
 
 
 def busy_table_ids(restaurant: Restaurant, booking: Booking, *, now: datetime) -> set[int]:
@@ -242,3 +249,50 @@ def username_of(user_id: object) -> str | None:
         return None
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     return user.get_username() if user else None
+
+
+@dataclass(frozen=True, slots=True)
+class GuestHistory:
+    """A guest's past no-shows and cancellations at one restaurant, over the last year."""
+
+    no_shows: int
+    cancellations: int
+    completed: int
+    confirmed_at: datetime | None  # the guest's answer to this booking's reminder
+
+
+GUEST_HISTORY_WINDOW = timedelta(days=365)
+
+
+def _phone_digits(field: str) -> Func:
+    return Func(F(field), Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
+
+
+def guest_history(booking: Booking, *, now: datetime) -> GuestHistory:
+    """Count the guest's other bookings by outcome, matched by email (any case) or phone digits.
+
+    Scoped to the booking's restaurant and the last twelve months; one statement.
+    """
+    email = booking.guest_email.strip().lower()
+    phone = re.sub(r"\D", "", booking.guest_phone)
+    match = Q()
+    if email:
+        match |= Q(email_key=email)
+    if len(phone) >= 6:  # fewer digits would match strangers
+        match |= Q(phone_key=phone)
+    reminder = getattr(booking, "reminder", None)
+    confirmed_at = reminder.confirmed_at if reminder is not None else None
+    if not match:
+        return GuestHistory(no_shows=0, cancellations=0, completed=0, confirmed_at=confirmed_at)
+    counts = (
+        Booking.objects.filter(restaurant_id=booking.restaurant_id, starts_at__gte=now - GUEST_HISTORY_WINDOW)
+        .exclude(pk=booking.pk)
+        .annotate(email_key=Lower(Trim("guest_email")), phone_key=_phone_digits("guest_phone"))
+        .filter(match)
+        .aggregate(
+            no_shows=Count("pk", filter=Q(status=Booking.Status.NO_SHOW)),
+            cancellations=Count("pk", filter=Q(status=Booking.Status.CANCELLED)),
+            completed=Count("pk", filter=Q(status=Booking.Status.COMPLETED)),
+        )
+    )
+    return GuestHistory(confirmed_at=confirmed_at, **counts)

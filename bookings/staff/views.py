@@ -130,6 +130,7 @@ class StaffPages:
                 "view": view,
                 "return_to": request.get_full_path(),
                 "can_change": request.user.has_perm("bookings.change_booking"),
+                "history": selectors.guest_history(booking, now=timezone.now()),
                 "day_url": reverse("admin:bookings_restaurant_timeline", args=[restaurant.pk])
                 + "?"
                 + urlencode({"date": panel["date"], "booking": booking.pk}),

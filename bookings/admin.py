@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from bookings.codes import format_code, normalize_code
+from bookings.config import config_for
 from bookings.errors import DomainError
 from bookings.models import (
     Booking,
@@ -37,8 +38,16 @@ from bookings.models import (
     Table,
     TableAdjacency,
     TableOccupancy,
+    WaitlistEntry,
 )
 from bookings.services.changes import booking_cancel, booking_set_status
+from bookings.services.waitlist import (
+    WaitlistRequest,
+    waitlist_check,
+    waitlist_decline,
+    waitlist_join,
+    waitlist_offer_run,
+)
 from bookings.text import strip_bidi
 from observability.models import AllocationAttempt
 
@@ -490,3 +499,118 @@ class TableOccupancyAdmin(RestaurantScopedAdmin):
     list_filter = ["restaurant", "kind"]
     list_select_related = ["table", "booking"]
     readonly_fields = [f.name for f in TableOccupancy._meta.fields]
+
+
+class WaitlistJoinForm(forms.ModelForm):
+    """Staff put a guest on a day's waitlist (a phone call, a walk-in waiting at the door)."""
+
+    class Meta:
+        model = WaitlistEntry
+        fields = [
+            "restaurant",
+            "date",
+            "earliest_time",
+            "latest_time",
+            "party_size",
+            "guest_name",
+            "guest_email",
+            "guest_phone",
+            "notes",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            waitlist_check(config_for(data["restaurant"].pk), self.waitlist_request(data), now=timezone.now())
+        except DomainError as exc:
+            raise ValidationError(exc.message) from exc
+        return data
+
+    @staticmethod
+    def waitlist_request(data: dict[str, Any]) -> WaitlistRequest:
+        return WaitlistRequest(
+            local_date=data["date"],
+            earliest_time=data["earliest_time"],
+            latest_time=data["latest_time"],
+            party_size=data["party_size"],
+            guest_name=data["guest_name"],
+            guest_email=data.get("guest_email", ""),
+            guest_phone=data.get("guest_phone", ""),
+            notes=data.get("notes", ""),
+            source=WaitlistEntry.Source.STAFF,
+        )
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(RestaurantScopedAdmin):
+    """The waitlist in line order; entries join through the waitlist service, then only its services
+    change them (offers, accept, decline, expiry)."""
+
+    list_display = [
+        "date",
+        "window",
+        "party_size",
+        "guest_name",
+        "status",
+        "created_at",
+        "offer_expires_at",
+        "booking",
+        "restaurant",
+    ]
+    list_filter = ["restaurant", "status", "date"]
+    list_select_related = ["restaurant", "booking"]
+    ordering = ["date", "created_at", "pk"]
+    search_fields = ["guest_name", "guest_email", "guest_phone"]
+    actions = ["offer_free_tables", "take_off_the_list"]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Not in admin's wrapping transaction: the waitlist service owns its (durable) one.
+        return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = WaitlistJoinForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in WaitlistEntry._meta.fields] if obj is not None else []
+
+    @admin.display(description="Window")
+    def window(self, entry: WaitlistEntry) -> str:
+        return f"{entry.earliest_time:%H:%M}–{entry.latest_time:%H:%M}"
+
+    def save_model(self, request: HttpRequest, obj: WaitlistEntry, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing is edited here: the services own every change
+        # Checked by the form's clean(); the service checks again and enqueues the offer run.
+        entry = waitlist_join(
+            config=config_for(obj.restaurant_id), request=WaitlistJoinForm.waitlist_request(form.cleaned_data)
+        )
+        assert isinstance(entry, WaitlistEntry)  # no Idempotency-Key: never a stored answer
+        obj.pk, obj.token, obj.created_at = entry.pk, entry.token, entry.created_at
+
+    @admin.action(description="Offer free tables to these days' waiting guests now")
+    def offer_free_tables(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:
+        offered = 0
+        for restaurant_id, local_date in queryset.values_list("restaurant_id", "date").distinct():
+            try:
+                offered += len(waitlist_offer_run(restaurant_id=restaurant_id, local_date=local_date))
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+        self.message_user(request, f"{offered} offer(s) sent.", messages.SUCCESS)
+
+    @admin.action(description="Take off the waitlist (releases an open offer)")
+    def take_off_the_list(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:
+        for token in queryset.values_list("token", flat=True):
+            try:
+                waitlist_decline(token=token)
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.WARNING)

@@ -154,6 +154,7 @@ def staff_group() -> Group:
         for action in ("view", "change", "add", "delete")
         if not (model == "restaurant" and action in ("add", "delete"))
     ] + ["view_booking", "add_booking", "change_booking", "view_hold", "view_tableoccupancy"]
+    codenames += ["view_waitlistentry", "add_waitlistentry", "change_waitlistentry"]  # the waitlist
     group.permissions.set(
         Permission.objects.filter(content_type__app_label="bookings", codename__in=codenames)
     )

@@ -103,15 +103,7 @@ def waitlist_join(
     """
     now = now or timezone.now()
     restaurant = config.restaurant
-    today = now.astimezone(config.tz).date()
-    if request.local_date < today:
-        raise WaitlistUnavailable("That day has passed.")
-    if request.local_date > today + timedelta(days=restaurant.booking_horizon_days):
-        raise WaitlistUnavailable(f"Bookings open {restaurant.booking_horizon_days} days ahead.")
-    if not config.periods_on(request.local_date):
-        raise WaitlistUnavailable("The restaurant is closed that day.")
-    if local_datetime(restaurant, request.local_date, request.latest_time) <= now:
-        raise WaitlistUnavailable("Every time in that window has passed.")
+    waitlist_check(config, request, now=now)
     with transaction.atomic(durable=True):
         key_id: int | None = None
         if idempotency is not None:
@@ -141,6 +133,24 @@ def waitlist_join(
         )
         transaction.on_commit(partial(enqueue_waitlist_offers, restaurant.pk, request.local_date))
     return entry
+
+
+def waitlist_check(config: RestaurantConfig, request: WaitlistRequest, *, now: datetime) -> None:
+    """Raise WaitlistUnavailable when the day cannot be waited for (past, too far, closed, over)."""
+    restaurant = config.restaurant
+    today = now.astimezone(config.tz).date()
+    if request.local_date < today:
+        raise WaitlistUnavailable("That day has passed.")
+    if request.local_date > today + timedelta(days=restaurant.booking_horizon_days):
+        raise WaitlistUnavailable(f"Bookings open {restaurant.booking_horizon_days} days ahead.")
+    if not config.periods_on(request.local_date):
+        raise WaitlistUnavailable("The restaurant is closed that day.")
+    if request.earliest_time > request.latest_time:
+        raise WaitlistUnavailable("The window ends before it starts.")
+    if not (request.guest_email or request.guest_phone):
+        raise WaitlistUnavailable("An email or a phone number is needed for the offer.")
+    if local_datetime(restaurant, request.local_date, request.latest_time) <= now:
+        raise WaitlistUnavailable("Every time in that window has passed.")
 
 
 def window_starts(config: RestaurantConfig, entry: WaitlistEntry, now: datetime) -> Iterator[datetime]:

@@ -179,6 +179,7 @@ CELERY_TASK_ROUTES = {
     "bookings.tasks.purge_expired_idempotency_keys": {"queue": "maintenance"},
     "observability.tasks.purge_old_telemetry": {"queue": "maintenance"},
     "allocator.tasks.sweep_waitlist": {"queue": "maintenance"},
+    "bookings.tasks.queue_booking_reminders": {"queue": "maintenance"},
 }
 # Background allocation: retries with backoff, then rejection; the sweeper re-enqueues pending
 # bookings whose job has not run for this long (Redis was down, a worker died).

@@ -169,6 +169,7 @@
       state.dayCache[key] = api("GET", "restaurants/" + encodeURIComponent(SLUG) + "/availability?" +
         new URLSearchParams({ date: date, party_size: party })).then(function (r) {
         r.body.slots.message = r.body.message; // why the day has no time (past, closed, party too large…)
+        r.body.slots.reason = r.body.reason; // "full": the waitlist is offered
         return r.body.slots;
       });
       state.dayCache[key].catch(function () { delete state.dayCache[key]; });
@@ -263,7 +264,10 @@
     if (!free.length) {
       els.timesList.appendChild(el("p", { class: "rxw-empty" }, day.slots.message ||
         "There is no table for " + guests(day.party) + " on " + longDate(day.date) + ". Please try another date."));
+      var waitlist = waitlistForm(day);
+      if (waitlist) els.timesList.appendChild(waitlist);
       announce("No free times that day.");
+      reportHeight();
       return;
     }
     // Lunch and evening times in two groups (times are "HH:MM", so they compare as text).
@@ -282,6 +286,79 @@
     });
     announce(free.length + " times available on " + longDate(day.date) + ".");
     reportHeight();
+  }
+
+  // --- the waitlist: when no time fits, wait for one to free up ------------------------------------
+
+  function waitlistForm(day) {
+    // Only for a day that is open but full: its times still to come, all taken.
+    var times = day.slots.filter(function (s) { return s.reason !== "past"; }).map(function (s) { return s.time; });
+    if (!times.length || day.slots.reason !== "full") return null;
+    var form = el("form", { class: "rxw-waitlist", id: "waitlist-form", novalidate: "" });
+    form.appendChild(el("h3", { class: "rxw-group" }, "Join the waitlist"));
+    form.appendChild(el("p", { class: "rxw-help" },
+      "If a table frees up between these times, we hold it for you and send you an offer to accept."));
+    function field(id, label, control) {
+      var wrap = el("div", { class: "rxw-field" });
+      wrap.appendChild(el("label", { for: id }, label));
+      control.id = id;
+      wrap.appendChild(control);
+      return wrap;
+    }
+    function timeSelect(name, chosen) {
+      var select = el("select", { name: name });
+      times.forEach(function (t) { select.appendChild(el("option", { value: t }, t)); });
+      select.value = chosen;
+      return select;
+    }
+    var row = el("div", { class: "rxw-row" });
+    row.appendChild(field("rxw-wait-from", "From", timeSelect("earliest_time", times[0])));
+    row.appendChild(field("rxw-wait-until", "Until", timeSelect("latest_time", times[times.length - 1])));
+    form.appendChild(row);
+    form.appendChild(field("rxw-wait-name", "Name", el("input", { type: "text", name: "guest_name", autocomplete: "name", maxlength: "200", required: "" })));
+    form.appendChild(field("rxw-wait-email", "Email", el("input", { type: "email", name: "guest_email", autocomplete: "email", maxlength: "254" })));
+    form.appendChild(field("rxw-wait-phone", "Phone", el("input", { type: "tel", name: "guest_phone", autocomplete: "tel", maxlength: "32" })));
+    form.appendChild(el("p", { class: "rxw-help" }, "An email or a phone number, for the offer."));
+    form.appendChild(el("button", { type: "submit", class: "rxw-primary", id: "rxw-wait" }, "Join the waitlist"));
+    form.addEventListener("submit", onJoin);
+    return form;
+  }
+
+  function onJoin(event) {
+    event.preventDefault();
+    clearError();
+    var form = event.target, button = $("rxw-wait");
+    var value = function (name) { return form.elements[name].value.trim(); };
+    var body = {
+      date: state.day.date, party_size: state.day.party, source: "widget",
+      earliest_time: value("earliest_time"), latest_time: value("latest_time"),
+      guest_name: value("guest_name"), guest_email: value("guest_email"), guest_phone: value("guest_phone"),
+    };
+    // One key per form shown: pressing the button twice joins once.
+    state.waitKey = state.waitKey || newKey();
+    busy(button, true, "Joining…");
+    api("POST", "restaurants/" + encodeURIComponent(SLUG) + "/waitlist", {
+      body: body, headers: { "Idempotency-Key": state.waitKey },
+    }).then(function (r) {
+      state.waitKey = null;
+      var done = el("div", { class: "rxw-wish is-ok", id: "waitlist-done" });
+      done.appendChild(el("p", {}, "You are on the waitlist, number " + r.body.position + " in line for " +
+        longDate(r.body.date) + " between " + r.body.earliest_time + " and " + r.body.latest_time + "."));
+      done.appendChild(el("p", {}, "If a table frees up we will hold it for you and send you an offer."));
+      var link = el("a", { href: API.replace(/api\/v1\/$/, "") + "waitlist/" + encodeURIComponent(r.body.token) + "/" },
+        "Your place on the waitlist");
+      done.appendChild(link);
+      form.replaceWith(done);
+      announce("You are on the waitlist.");
+      reportHeight();
+    }).catch(function (error) {
+      busy(button, false);
+      showError(error.code === "VALIDATION_ERROR" && error.body.fields
+        ? new ApiError(error.code, Object.keys(error.body.fields).map(function (k) {
+            return [].concat(error.body.fields[k]).join(" ");
+          }).join(" "), error.status, error.body)
+        : error);
+    });
   }
 
   function takeTime(time, button) {

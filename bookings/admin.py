@@ -47,6 +47,7 @@ from bookings.services.waitlist import (
     waitlist_decline,
     waitlist_join,
     waitlist_offer_run,
+    waitlist_quoted_wait,
 )
 from bookings.text import strip_bidi
 from observability.models import AllocationAttempt
@@ -596,6 +597,17 @@ class WaitlistEntryAdmin(RestaurantScopedAdmin):
         )
         assert isinstance(entry, WaitlistEntry)  # no Idempotency-Key: never a stored answer
         obj.pk, obj.token, obj.created_at = entry.pk, entry.token, entry.created_at
+        config = config_for(entry.restaurant_id)
+        now = timezone.now()
+        if entry.date == now.astimezone(config.tz).date():  # a guest at the door: what to tell them
+            quote = waitlist_quoted_wait(config=config, party_size=entry.party_size, now=now)
+            if quote is None:
+                text = f"No table for {entry.party_size} frees up today as things stand."
+            else:
+                at = quote.starts_at.astimezone(config.tz)
+                table = f"a table for {entry.party_size} at {at:%H:%M}"
+                text = f"Quoted wait: about {quote.minutes} minutes ({table})."
+            self.message_user(request, text, messages.INFO)
 
     @admin.action(description="Offer free tables to these days' waiting guests now")
     def offer_free_tables(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 import flags
+from bookings.availability import availability_day
 from bookings.config import RestaurantConfig, config_for
 from bookings.errors import CapacityExceeded, DomainError, HoldConflict, SlotUnavailable
 from bookings.locking import busy_means_retry, lock_service_days
@@ -151,6 +152,25 @@ def waitlist_check(config: RestaurantConfig, request: WaitlistRequest, *, now: d
         raise WaitlistUnavailable("An email or a phone number is needed for the offer.")
     if local_datetime(restaurant, request.local_date, request.latest_time) <= now:
         raise WaitlistUnavailable("Every time in that window has passed.")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedWait:
+    """When a party walking in now could sit down: the earliest free start time today."""
+
+    starts_at: datetime
+    minutes: int
+
+
+def waitlist_quoted_wait(*, config: RestaurantConfig, party_size: int, now: datetime) -> QuotedWait | None:
+    """Return the earliest time today a table set seats the party (turn times and bookings as they
+    stand, holds and waiting bookings counted), or None when nothing frees up today."""
+    today = now.astimezone(config.tz).date()
+    for slot in availability_day(config.restaurant, today, party_size, now=now, config=config):
+        if slot.available:  # times already begun are never available
+            minutes = max(0, int((slot.starts_at - now).total_seconds() // 60))
+            return QuotedWait(starts_at=slot.starts_at, minutes=minutes)
+    return None
 
 
 def window_starts(config: RestaurantConfig, entry: WaitlistEntry, now: datetime) -> Iterator[datetime]:

@@ -400,3 +400,41 @@ def test_the_guest_page_accepts_with_a_post_and_never_with_a_get(
     assert answered.status_code == 200 and b"You are booked" in answered.content
     assert Booking.objects.get().status == Booking.Status.CONFIRMED
     assert client.get("/waitlist/nothing-here/").status_code == 404
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+
+
+def scrape(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = client.get("/metrics").content.decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_offers_by_outcome_and_time_free_table_to_acceptance(
+    one_table_restaurant: Restaurant, client: Any, settings: Any
+) -> None:
+    settings.DEBUG = True  # /metrics without a token
+    sent, accepted = (
+        ("reservex_waitlist_offers_total", (("outcome", "sent"),)),
+        (
+            "reservex_waitlist_offers_total",
+            (("outcome", "accepted"),),
+        ),
+    )
+    latency = ("reservex_waitlist_freed_to_accepted_seconds_count", ())
+    before = scrape(client)
+    entry = join(one_table_restaurant)
+
+    run(one_table_restaurant, freed_at=timezone.now() - timedelta(seconds=30))
+    waitlist_accept(token=entry.token)
+
+    after = scrape(client)
+    assert after[sent] - before.get(sent, 0) == 1
+    assert after[accepted] - before.get(accepted, 0) == 1
+    assert after[latency] - before.get(latency, 0) == 1

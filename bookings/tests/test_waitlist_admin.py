@@ -79,3 +79,52 @@ def test_staff_of_another_restaurant_do_not_see_its_waitlist(
     client.force_login(bob)  # type: ignore[arg-type]
 
     assert "Ada Lovelace" not in client.get(ADMIN).content.decode()
+
+
+def test_a_walk_in_added_for_today_is_quoted_the_earliest_free_time(
+    client: Client, alice: object, diner: Restaurant
+) -> None:
+    from datetime import UTC, datetime
+
+    from bookings.config import config_for
+    from bookings.services.admission import booking_admit
+    from bookings.services.waitlist import waitlist_quoted_wait
+
+    # The only table is taken 19:00–20:30 a week ahead; "now" is 18:50 that day.
+    day = (timezone.now() + timedelta(days=7)).date()
+    booking_admit(
+        restaurant=diner,
+        party_size=2,
+        starts_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC).replace(hour=19),
+        guest_name="Grace Hopper",
+    )
+    now = datetime.combine(day, datetime.min.time(), tzinfo=UTC).replace(hour=18, minute=50)
+
+    quote = waitlist_quoted_wait(config=config_for(diner.pk), party_size=2, now=now)
+
+    # 19:00 and every start whose 90 minutes would run into the booking are taken: 20:30 is next.
+    assert quote is not None and quote.starts_at.hour == 20 and quote.starts_at.minute == 30
+    assert quote.minutes == 100
+
+
+def test_staff_are_told_the_quoted_wait_when_adding_a_guest_for_today(
+    client: Client, alice: object, diner: Restaurant
+) -> None:
+    client.force_login(alice)  # type: ignore[arg-type]
+    today = timezone.now().date()
+
+    added = client.post(
+        f"{ADMIN}add/",
+        form(diner, date=today.isoformat(), earliest_time="00:00", latest_time="23:00"),
+        follow=True,
+    )
+
+    from bookings.config import config_for
+    from bookings.services.waitlist import waitlist_quoted_wait
+
+    text = added.content.decode()
+    quote = waitlist_quoted_wait(config=config_for(diner.pk), party_size=2, now=timezone.now())
+    if quote is None:  # late in the day (UTC): nothing left today
+        assert "No table for 2 frees up today" in text
+    else:
+        assert "Quoted wait: about" in text and f"a table for 2 at {quote.starts_at:%H:%M}" in text

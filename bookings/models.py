@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
-from bookings.codes import CODE_CONSTRAINT, CODE_LENGTH, new_booking_code
+from bookings.codes import CODE_CONSTRAINT, CODE_LENGTH, format_code, new_booking_code
 
 DEFAULT_TURN_TIMES: list[list[int]] = [[2, 90], [4, 105], [6, 120], [0, 150]]
 """[max party size, minutes] in ascending order; the last entry (max 0) covers every larger party."""
@@ -435,7 +435,8 @@ class Booking(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} · {self.party_size} · {self.starts_at:%Y-%m-%d %H:%M}"
+        # The code staff read and search for (admin titles, breadcrumbs, history), not the URL's key.
+        return f"{format_code(self.code)} · {self.party_size} · {self.starts_at:%Y-%m-%d %H:%M}"
 
     def can_become(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.status]

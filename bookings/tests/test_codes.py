@@ -133,6 +133,7 @@ def test_the_admin_lists_shows_and_finds_a_booking_by_its_code(
     page = staff.get(f"/admin/bookings/booking/{wanted.pk}/change/").content.decode()
     assert 'class="rx-code rx-code-big">K7M-4QPX<' in page
     assert wanted.reference in page  # the reference is still there, for support
+    assert "K7M-4QPX · 2 · " in page  # the page's title and breadcrumb name the booking by its code
 
 
 def test_the_booking_panel_shows_the_code(staff: Client, alice_restaurant: Restaurant) -> None:

@@ -199,11 +199,37 @@ def waitlist_offer_run(
     entry (first come first served) gets a hold at the earliest time of its window that fits,
     until no try is left. Holds placed for earlier entries count against later ones. An entry
     whose window has passed expires.
+
+    Only the times the day's availability (read before the lock, cached by day version) shows
+    free for the party are tried, and a run with nothing to try does not take the lock: the
+    sweeper's runs of a full day cost admissions nothing. A time freed after that read is offered
+    by the run its own change enqueues.
     """
     now = now or timezone.now()
     config = config_for(restaurant_id)
     flag_values = flags.get_all(config.restaurant)
     ttl = timedelta(minutes=int(flag_values["waitlist.offer_minutes"]))
+    free: dict[int, set[datetime]] = {}
+
+    def candidates(entry: WaitlistEntry) -> list[datetime]:
+        if entry.party_size not in free:
+            free[entry.party_size] = {
+                slot.starts_at
+                for slot in availability_day(
+                    config.restaurant,
+                    local_date,
+                    entry.party_size,
+                    now=now,
+                    config=config,
+                    flag_values=flag_values,
+                )
+                if slot.available
+            }
+        return [s for s in window_starts(config, entry, now) if s in free[entry.party_size]]
+
+    waiting = WaitlistEntry.objects.filter(restaurant_id=restaurant_id, date=local_date).waiting()
+    if not any(candidates(e) or not any(window_starts(config, e, now)) for e in waiting):
+        return []
     offered: list[int] = []
     expired: list[int] = []
     with busy_means_retry(), transaction.atomic(durable=True):
@@ -215,11 +241,10 @@ def waitlist_offer_run(
         )
         tries = 0
         for entry in entries:
-            starts = list(window_starts(config, entry, now))
-            if not starts:
+            if not any(window_starts(config, entry, now)):
                 expired.append(entry.pk)
                 continue
-            for starts_at in starts:
+            for starts_at in candidates(entry):
                 if tries >= MAX_TRIES_PER_RUN:
                     break
                 tries += 1

@@ -294,7 +294,7 @@ def service_day_tidy(*, restaurant_id: int, local_date: date, now: datetime | No
     With ``allocator.reshuffle_enabled`` only (None when it is off). Under the day lock, in one
     transaction: the same bookings may move as at admission (confirmed, not pinned by staff, not
     within the freeze), each only to a strictly better place, so running it twice moves nothing
-    the second time.
+    the second time. Nothing moves while a booking around that day still waits for its tables.
     """
     now = now or timezone.now()
     restaurant = Restaurant.objects.get(pk=restaurant_id)
@@ -309,6 +309,16 @@ def service_day_tidy(*, restaurant_id: int, local_date: date, now: datetime | No
     freeze = timedelta(minutes=int(flag_values["allocator.reshuffle_freeze_minutes"]))
     with busy_means_retry(), transaction.atomic(durable=True):
         lock_service_days(restaurant_id, [local_date])
+        waiting = Booking.objects.filter(
+            restaurant_id=restaurant_id,
+            status=Booking.Status.PENDING,
+            starts_at__lt=day_end + CONTEXT,
+            ends_at__gt=day_start - CONTEXT,
+        )
+        if waiting.exists():
+            # A booking still waiting for its job must find the tables admission promised it; the
+            # next cancellation asks again.
+            return Tidy(moves=(), seats_freed=0, passes=0, nodes=0, truncated=False)
         release_expired_holds(restaurant_id, day_start - CONTEXT, day_end + CONTEXT, now=now)
         busy = occupied_between(restaurant_id, day_start - CONTEXT, day_end + CONTEXT, now=now).busy
         placed = placed_bookings(restaurant_id, day_start, day_end, now=now, freeze=freeze)

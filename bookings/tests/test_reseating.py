@@ -253,3 +253,15 @@ def test_the_api_seats_the_six_although_the_cached_day_saw_no_free_table(
 
     assert response.status_code == 201, response.json()
     assert sorted(response.json()["tables"]) == ["F1", "F2"]
+
+
+def test_the_tidy_up_waits_while_a_booking_still_waits_for_its_tables(
+    two_fours: Restaurant, couples_on_the_fours: tuple[Booking, Booking], set_flags: Callable[..., None]
+) -> None:
+    set_flags(**{"allocator.reshuffle_enabled": True})
+    book(two_fours, 2, SEVEN, assign=False)  # pending: its job will want a table admission saw free
+
+    result = service_day_tidy(restaurant_id=two_fours.pk, local_date=SEVEN.date())
+
+    assert result is not None and result.moves == ()
+    assert [tables_of(b) for b in couples_on_the_fours] == [["F1"], ["F2"]]

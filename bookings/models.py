@@ -710,12 +710,31 @@ class BookingReminder(models.Model):
         return f"Reminder of booking {self.booking_id}"
 
 
+class GuestMessage(models.Model):
+    """A message about a booking queued for its guest (the confirmation), at most once per kind.
+
+    The sweeper that sends confirmations inserts these with ON CONFLICT DO NOTHING, off the booking
+    path: a booking costs no extra statement or Redis round trip for its confirmation.
+    """
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="guest_messages")
+    kind = models.CharField(max_length=32)
+    queued_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["booking", "kind"], name="guestmessage_once_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of booking {self.booking_id}"
+
+
 __all__ = [
     "Booking",
     "BookingReminder",
     "CapacityOverride",
     "CapacityRule",
     "DayVersion",
+    "GuestMessage",
     "Hold",
     "IdempotencyKey",
     "Restaurant",

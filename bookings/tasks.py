@@ -33,7 +33,7 @@ from bookings.outbox import MESSAGE_TASK, enqueue_waitlist_offers
 from bookings.services.allocation import booking_allocate, booking_reject
 from bookings.services.holds import holds_purge_expired
 from bookings.services.idempotency import idempotency_purge_expired
-from bookings.services.reminders import reminders_queue_due
+from bookings.services.reminders import confirmations_queue_due, reminders_queue_due
 from bookings.services.reseating import service_day_tidy
 from bookings.services.waitlist import waitlist_days_waiting, waitlist_expire_offers, waitlist_offer_run
 from observability import metrics
@@ -279,6 +279,13 @@ def send_guest_message(kind: str, object_id: int) -> str:
     """Send one guest message; a mail server that fails is retried with backoff, on its own queue."""
     with metrics.track_task("bookings.send_guest_message"):
         return message_send(kind=kind, object_id=object_id)
+
+
+@shared_task(name="bookings.tasks.queue_booking_confirmations", ignore_result=True)
+def queue_booking_confirmations() -> int:
+    """Queue the confirmation message of each newly confirmed booking, once."""
+    with metrics.track_task("bookings.queue_booking_confirmations"):
+        return len(confirmations_queue_due())
 
 
 @shared_task(name="bookings.tasks.queue_booking_reminders", ignore_result=True)

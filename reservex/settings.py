@@ -180,6 +180,7 @@ CELERY_TASK_ROUTES = {
     "observability.tasks.purge_old_telemetry": {"queue": "maintenance"},
     "allocator.tasks.sweep_waitlist": {"queue": "maintenance"},
     "bookings.tasks.queue_booking_reminders": {"queue": "maintenance"},
+    "bookings.tasks.queue_booking_confirmations": {"queue": "maintenance"},
 }
 # Background allocation: retries with backoff, then rejection; the sweeper re-enqueues pending
 # bookings whose job has not run for this long (Redis was down, a worker died).
@@ -207,6 +208,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE["allocator.sweep_waitlist"] = {
     "task": "allocator.tasks.sweep_waitlist",
     "schedule": float(envint("WAITLIST_SWEEP_SECONDS", 30)),
+}
+# Confirmations of new bookings, queued by a sweep rather than on the booking path.
+CELERY_BEAT_SCHEDULE["bookings.queue_booking_confirmations"] = {
+    "task": "bookings.tasks.queue_booking_confirmations",
+    "schedule": float(envint("CONFIRMATION_SWEEP_SECONDS", 30)),
 }
 # Reminders with confirm and cancel links, reminders.hours before each booking (a flag).
 CELERY_BEAT_SCHEDULE["bookings.queue_booking_reminders"] = {

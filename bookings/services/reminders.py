@@ -1,4 +1,5 @@
-"""Reminders (issue 17): a message ``reminders.hours`` before a booking, with confirm and cancel links."""
+"""Messages about bookings sent off the booking path (issue 17): the confirmation, once per booking,
+and a reminder ``reminders.hours`` before, with confirm and cancel links."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from bookings.services.planning import emit_on_commit
 from observability import metrics
 
 logger = logging.getLogger(__name__)
+
+BOOKING_CONFIRMATION = "booking_confirmation"  # the message kind (bookings.messages)
 
 # Longest reminder lead the flag allows; bookings further ahead are not looked at.
 MAX_LEAD = timedelta(days=7)
@@ -86,3 +89,38 @@ def booking_guest_confirm(*, reference: str, now: datetime | None = None) -> Boo
             )
             transaction.on_commit(metrics.GUEST_CONFIRMATIONS.inc)
     return booking
+
+
+# Confirmations are queued for bookings confirmed this recently (a first run after an upgrade does
+# not write to every guest of the past).
+CONFIRMATION_LOOKBACK = timedelta(hours=1)
+
+_CONFIRMATIONS_SQL = """
+INSERT INTO bookings_guestmessage (booking_id, kind, queued_at)
+SELECT id, %(kind)s, %(now)s FROM bookings_booking
+WHERE status = 'confirmed' AND confirmed_at >= %(since)s AND starts_at > %(now)s
+  AND (guest_email <> '' OR guest_phone <> '')
+ON CONFLICT (booking_id, kind) DO NOTHING
+RETURNING booking_id
+"""
+
+
+def confirmations_queue_due(*, now: datetime | None = None) -> list[int]:
+    """Queue the confirmation message of every booking newly confirmed, each once.
+
+    A sweep, not a step of the booking: booking stays one commit with no Redis round trip for
+    its message, and the guest hears within one sweep (30 s by default).
+    """
+    now = now or timezone.now()
+    params: dict[str, datetime | str] = {
+        "kind": BOOKING_CONFIRMATION,
+        "now": now,
+        "since": now - CONFIRMATION_LOOKBACK,
+    }
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            cursor.execute(_CONFIRMATIONS_SQL, params)
+            queued = [row[0] for row in cursor.fetchall()]
+        for booking_id in queued:
+            transaction.on_commit(partial(enqueue_message, BOOKING_CONFIRMATION, booking_id))
+    return queued

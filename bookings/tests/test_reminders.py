@@ -93,3 +93,53 @@ def test_the_guest_cancels_from_the_booking_page(small_restaurant: Restaurant, c
     assert booking.status == Booking.Status.CANCELLED
     again = client.post(f"/booking/{booking.reference}/", {"answer": "confirm"})
     assert again.status_code == 200 and b"cannot be confirmed" in again.content
+
+
+# --- confirmations (a sweep, off the booking path) ------------------------------------------------------
+
+
+def test_each_new_booking_gets_its_confirmation_queued_once(small_restaurant: Restaurant) -> None:
+    from bookings.models import GuestMessage
+    from bookings.services.reminders import confirmations_queue_due
+
+    booking = booking_admit(
+        restaurant=small_restaurant,
+        party_size=2,
+        starts_at=evening(19),
+        guest_name="Grace Hopper",
+        guest_email="grace@example.org",
+    ).booking
+    booking_admit(restaurant=small_restaurant, party_size=2, starts_at=evening(19), guest_name="No Contact")
+
+    assert confirmations_queue_due() == [booking.pk]
+    assert confirmations_queue_due() == []
+    assert GuestMessage.objects.get().booking_id == booking.pk
+
+
+def test_an_accepted_offer_is_confirmed_once_whoever_queues_it_first(
+    one_table_restaurant: Restaurant,
+) -> None:
+    from bookings.config import config_for
+    from bookings.models import GuestMessage, WaitlistEntry
+    from bookings.services.reminders import confirmations_queue_due
+    from bookings.services.waitlist import WaitlistRequest, waitlist_join, waitlist_offer_run
+    from bookings.services.waitlist_accept import waitlist_accept
+
+    entry = waitlist_join(
+        config=config_for(one_table_restaurant.pk),
+        request=WaitlistRequest(
+            local_date=evening(19).date(),
+            earliest_time=evening(19).time(),
+            latest_time=evening(19).time(),
+            party_size=2,
+            guest_name="Ada Lovelace",
+            guest_email="ada@example.org",
+        ),
+    )
+    assert isinstance(entry, WaitlistEntry)
+    waitlist_offer_run(restaurant_id=one_table_restaurant.pk, local_date=evening(19).date())
+
+    _, booking = waitlist_accept(token=entry.token)
+
+    assert GuestMessage.objects.filter(booking=booking, kind="booking_confirmation").count() == 1
+    assert confirmations_queue_due() == []  # the acceptance queued it already

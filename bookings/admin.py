@@ -40,6 +40,7 @@ from bookings.models import (
     TableOccupancy,
     WaitlistEntry,
 )
+from bookings.selectors import tables_by_booking
 from bookings.services.changes import booking_cancel, booking_set_status
 from bookings.services.waitlist import (
     WaitlistRequest,
@@ -49,6 +50,7 @@ from bookings.services.waitlist import (
     waitlist_offer_run,
     waitlist_quoted_wait,
 )
+from bookings.services.waitlist_accept import waitlist_seat_walk_in
 from bookings.text import strip_bidi
 from observability.models import AllocationAttempt
 
@@ -564,7 +566,7 @@ class WaitlistEntryAdmin(RestaurantScopedAdmin):
     list_select_related = ["restaurant", "booking"]
     ordering = ["date", "created_at", "pk"]
     search_fields = ["guest_name", "guest_email", "guest_phone"]
-    actions = ["offer_free_tables", "take_off_the_list"]
+    actions = ["seat_now", "offer_free_tables", "take_off_the_list"]
 
     def changeform_view(
         self,
@@ -608,6 +610,21 @@ class WaitlistEntryAdmin(RestaurantScopedAdmin):
                 table = f"a table for {entry.party_size} at {at:%H:%M}"
                 text = f"Quoted wait: about {quote.minutes} minutes ({table})."
             self.message_user(request, text, messages.INFO)
+
+    @admin.action(description="Seat now (a guest waiting at the door)")
+    def seat_now(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:
+        for entry in queryset.select_related("restaurant"):
+            try:
+                booking = waitlist_seat_walk_in(entry=entry, actor_id=int(request.user.pk or 0))
+            except DomainError as exc:
+                self.message_user(request, f"{entry.guest_name}: {exc.message}", messages.ERROR)
+                continue
+            tables = " + ".join(tables_by_booking([booking.pk]).get(booking.pk, [])) or "no table yet"
+            self.message_user(
+                request,
+                f"Seated {entry.guest_name} (party of {entry.party_size}) at {tables}.",
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Offer free tables to these days' waiting guests now")
     def offer_free_tables(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:

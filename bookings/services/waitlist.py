@@ -373,6 +373,23 @@ def _mark_accepted(entry: WaitlistEntry, booking_id: int, *, now: datetime) -> b
     return True
 
 
+def waitlist_mark_seated(*, entry: WaitlistEntry, booking_id: int, now: datetime | None = None) -> bool:
+    """Record that a waiting guest was seated as a walk-in with this booking; False if no longer waiting."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        changed = WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistEntry.Status.WAITING).update(
+            status=WaitlistEntry.Status.ACCEPTED, booking_id=booking_id, updated_at=now
+        )
+        if changed:
+            emit_on_commit(
+                "waitlist.accepted",
+                restaurant_id=entry.restaurant_id,
+                booking_id=booking_id,
+                entry_id=entry.pk,
+            )
+    return bool(changed)
+
+
 def waitlist_mark_accepted(*, entry: WaitlistEntry, booking_id: int, now: datetime | None = None) -> bool:
     """Record that the entry's offer became this booking (after the booking's commit)."""
     with transaction.atomic(durable=True):

@@ -16,7 +16,15 @@ from bookings.models import Booking, WaitlistEntry
 from bookings.services.admission import BookingRequest
 from bookings.services.create import BookingOutcome, booking_create
 from bookings.services.idempotency import IdempotencyRequest, request_fingerprint
-from bookings.services.waitlist import OfferExpired, OfferNotOpen, waitlist_by_token, waitlist_mark_accepted
+from bookings.services.staff import booking_staff_create, walk_in_start
+from bookings.services.waitlist import (
+    OfferExpired,
+    OfferNotOpen,
+    WaitlistUnavailable,
+    waitlist_by_token,
+    waitlist_mark_accepted,
+    waitlist_mark_seated,
+)
 
 
 def waitlist_accept(*, token: str, now: datetime | None = None) -> tuple[WaitlistEntry, Booking]:
@@ -59,3 +67,36 @@ def waitlist_accept(*, token: str, now: datetime | None = None) -> tuple[Waitlis
     waitlist_mark_accepted(entry=entry, booking_id=result.booking.pk, now=now)
     entry.refresh_from_db()
     return entry, result.booking
+
+
+def waitlist_seat_walk_in(*, entry: WaitlistEntry, actor_id: int, now: datetime | None = None) -> Booking:
+    """Seat a guest waiting at the door now: a staff walk-in booking (seated), the entry accepted.
+
+    Admitted like any walk-in (capacity under the day lock, the planner, the exclusion constraint),
+    with an Idempotency-Key of the entry, so pressing "Seat now" twice seats the party once.
+    """
+    now = now or timezone.now()
+    config = config_for(entry.restaurant_id)
+    if entry.status != WaitlistEntry.Status.WAITING:
+        raise OfferNotOpen(f"{entry.guest_name} is {entry.get_status_display().lower()}, not waiting.")
+    if entry.date != now.astimezone(config.tz).date():
+        raise WaitlistUnavailable("Only guests waiting for today can be seated now.")
+    key = f"waitlist-seat:{entry.token}"
+    result = booking_staff_create(
+        config=config,
+        request=BookingRequest(
+            party_size=entry.party_size,
+            starts_at=walk_in_start(config, now=now),
+            guest_name=entry.guest_name,
+            guest_email=entry.guest_email,
+            guest_phone=entry.guest_phone,
+            notes=entry.notes,
+            walk_in=True,
+        ),
+        actor_id=actor_id,
+        idempotency=IdempotencyRequest(key=key, fingerprint=request_fingerprint({"seat": key})),
+    )
+    if not isinstance(result, BookingOutcome):  # no answer is stored without a render
+        raise RuntimeError("seating a waiting guest got a stored answer")
+    waitlist_mark_seated(entry=entry, booking_id=result.booking.pk, now=now)
+    return result.booking

@@ -26,7 +26,7 @@ from bookings.tests.factories import RestaurantFactory, TableFactory, open_every
 pytest.importorskip("selenium", reason="selenium is in requirements-dev.txt")
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,3 +94,57 @@ def test_a_guest_joins_the_waitlist_of_a_full_day_and_accepts_the_offer(page: An
     booking = Booking.objects.get(guest_name="Ada Lovelace")
     assert booking.status == Booking.Status.CONFIRMED and booking.starts_at.time() == time(18, 30)
     assert booking.code in booked.text
+
+
+def test_staff_quote_a_walk_in_and_seat_them_from_the_waitlist(
+    page: Any, live_server: Any, alice: Any
+) -> None:
+    from bookings.models import Restaurant
+    from bookings.tests.browser.conftest import sign_in
+    from bookings.tests.factories import ServicePeriodFactory
+
+    # Alice's restaurant in a zone where it is now about noon, serving all day: one table of 4,
+    # booked from three hours from now.
+    restaurant = Restaurant.objects.get(staff=alice)
+    hours_ahead = 12 - timezone.now().hour  # Etc/GMT-N is N hours ahead of UTC
+    restaurant.timezone = f"Etc/GMT{-hours_ahead:+d}" if hours_ahead else "UTC"
+    restaurant.save(update_fields=["timezone"])
+    for weekday in range(7):
+        ServicePeriodFactory(
+            restaurant=restaurant, weekday=weekday, opens=time(0), closes=time(23, 59), last_seating=time(23)
+        )
+    TableFactory(restaurant=restaurant, label="T4", max_party=4)
+    now_local = timezone.now().astimezone(restaurant.tz)
+    slot = now_local.replace(minute=now_local.minute // 15 * 15, second=0, microsecond=0)
+    booking_admit(
+        restaurant=restaurant, party_size=4, starts_at=slot + timedelta(hours=3), guest_name="Early Bird"
+    )
+    wait = WebDriverWait(page, WAIT_SECONDS)
+    sign_in(page, live_server.url, alice)
+
+    # Staff add a couple at the door to today's waitlist and are told how long they will wait.
+    page.get(f"{live_server.url}/admin/bookings/waitlistentry/add/")
+    form = wait.until(ec.presence_of_element_located((By.ID, "waitlistentry_form")))
+    Select(form.find_element(By.NAME, "restaurant")).select_by_value(str(restaurant.pk))
+    form.find_element(By.NAME, "date").send_keys(now_local.date().isoformat())
+    form.find_element(By.NAME, "earliest_time").send_keys("00:00")
+    form.find_element(By.NAME, "latest_time").send_keys("23:00")
+    form.find_element(By.NAME, "party_size").send_keys("2")
+    form.find_element(By.NAME, "guest_name").send_keys("Walk-in Wendy")
+    form.find_element(By.NAME, "guest_phone").send_keys("+44 1223 555 0142")
+    form.find_element(By.NAME, "_save").click()
+    quoted = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".messagelist .info")))
+    assert "Quoted wait: about" in quoted.text and "a table for 2 at" in quoted.text
+    screenshot(page, "waitlist-admin.png")
+
+    # When a table is ready they seat her from the list.
+    entry = WaitlistEntry.objects.get(guest_name="Walk-in Wendy")
+    page.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{entry.pk}"]').click()
+    Select(page.find_element(By.NAME, "action")).select_by_value("seat_now")
+    page.find_element(By.NAME, "index").click()
+    done = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".messagelist li")))
+
+    assert "Seated Walk-in Wendy (party of 2) at T4" in done.text
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.ACCEPTED and entry.booking is not None
+    assert entry.booking.status == Booking.Status.SEATED

@@ -15,7 +15,15 @@ from django.db.models.functions import Lower, Trim
 from psycopg.types.range import Range
 
 from bookings.config import config_for
-from bookings.models import Booking, CapacityOverride, Restaurant, ServicePeriod, Table, TableOccupancy
+from bookings.models import (
+    Booking,
+    CapacityOverride,
+    Restaurant,
+    ServicePeriod,
+    Table,
+    TableOccupancy,
+    WaitlistEntry,
+)
 from bookings.selectors import bookings_of_day
 from bookings.slots import local_datetime
 from bookings.snapshots import overrides_on, slot_times
@@ -296,3 +304,16 @@ def guest_history(booking: Booking, *, now: datetime) -> GuestHistory:
         )
     )
     return GuestHistory(confirmed_at=confirmed_at, **counts)
+
+
+def waitlist_of_day(restaurant: Restaurant, local_date: date) -> list[WaitlistEntry]:
+    """Return the day's waiting guests and open offers, in line order (first come, first served)."""
+    return list(
+        WaitlistEntry.objects.filter(
+            restaurant=restaurant,
+            date=local_date,
+            status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED],
+        )
+        .select_related("hold")
+        .order_by("created_at", "pk")
+    )

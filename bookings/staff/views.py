@@ -183,6 +183,7 @@ class StaffPages:
                 "is_today": local_date == self.today(restaurant),
                 "summary": presenters.day_summary(plan),
                 "off_floor": plan.off_floor,
+                "waitlist": selectors.waitlist_of_day(restaurant, local_date),
                 "panel": self.selected_panel(request, restaurant, "timeline", {}),
                 "statuses": presenters.LEGEND,
                 **presenters.timeline_context(

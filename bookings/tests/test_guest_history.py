@@ -83,3 +83,31 @@ def test_the_panel_shows_the_history_and_the_timeline_the_confirmation(
     assert "1 no-show" in page and "confirmed coming" in page
     assert "Grace Hopper, party of 2" in page and "guest confirmed" in page
     assert "<strong>2 · Grace Hopper ✓</strong>" in page  # the bar's label
+
+
+def test_the_timeline_lists_the_days_waitlist_in_line_order(
+    client: Client, alice: object, diner: Restaurant
+) -> None:
+    from bookings.config import config_for
+    from bookings.services.waitlist import WaitlistRequest, waitlist_join
+
+    client.force_login(alice)  # type: ignore[arg-type]
+    for name in ("Ada Lovelace", "Alan Turing"):
+        waitlist_join(
+            config=config_for(diner.pk),
+            request=WaitlistRequest(
+                local_date=at(7).date(),
+                earliest_time=time(19),
+                latest_time=time(20),
+                party_size=2,
+                guest_name=name,
+                guest_phone="+44 1223 555 0100",
+            ),
+        )
+
+    page = client.get(f"/admin/bookings/restaurant/{diner.pk}/timeline/?date={at(7).date().isoformat()}")
+
+    text = page.content.decode()
+    assert "Waitlist (2), in line order" in text
+    assert text.index("Ada Lovelace") < text.index("Alan Turing")
+    assert "19:00–20:00 · waiting since" in text

@@ -26,6 +26,7 @@ from bookings.errors import DomainError
 from bookings.models import Restaurant
 from bookings.slots import exists_locally, local_datetime
 from bookings.snapshots import limits_for, planner_settings_from, read_day_state, slot_times
+from observability import metrics
 
 MAX_ALTERNATIVES = 6
 
@@ -208,6 +209,7 @@ def cached_day(
     """Return the day's answer if one is cached for exactly these versions and still valid."""
     key = _day_key(versions, local_date, party_size, flag_values)
     entry = recent_days.get(key)
+    source = "memory"
     if entry is None:
         try:
             entry = cache.get(key)
@@ -216,8 +218,10 @@ def cached_day(
         if not isinstance(entry, CachedDay):
             return None
         recent_days.put(key, entry)
+        source = "shared"
     if entry.valid_until is not None and now >= entry.valid_until:
         return None
+    metrics.AVAILABILITY_DAYS.labels(source=source).inc()
     return entry.slots
 
 
@@ -248,6 +252,7 @@ def availability_day_cached(
         if slots is not None:
             return slots
         slots, valid_until = _compute_day(config, local_date, party_size, now=now, flag_values=flag_values)
+        metrics.AVAILABILITY_DAYS.labels(source="computed").inc()
         entry = CachedDay(slots=slots, valid_until=valid_until)
         recent_days.put(key, entry)
         with contextlib.suppress(Exception):  # a cache outage costs a recomputation next time, no more

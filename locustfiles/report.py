@@ -123,6 +123,24 @@ def counter(metrics: dict[str, float], name: str) -> dict[str, float]:
     return {key[len(name) :]: value for key, value in metrics.items() if key.startswith(f"{name}{{")}
 
 
+def _day_sources(metrics: dict[str, float]) -> str:
+    """Say where the swarm's day answers came from (reservex_availability_days_total{source})."""
+    # counter() keys look like "{source=memory}" (run.scrape writes labels without quotes).
+    counts = {
+        key.strip("{}").split("=")[-1]: value
+        for key, value in counter(metrics, "reservex_availability_days_total").items()
+    }
+    total = sum(counts.values())
+    if not total:
+        return "Hits and misses were not counted (no reservex_availability_days_total in this run). "
+    computed = counts.get("computed", 0.0)
+    return (
+        f"Of {total:.0f} day answers (availability requests and cached refusals), {computed:.0f} "
+        f"({computed / total * 100:.0f} %) were computed, {counts.get('memory', 0.0):.0f} came from the "
+        f"process's memory and {counts.get('shared', 0.0):.0f} from the shared cache. "
+    )
+
+
 def span_stages(metrics: dict[str, float]) -> list[dict[str, Any]]:
     """Return the named spans (reservex_stage_seconds{stage}) of a metrics delta: count and mean ms."""
     rows = []
@@ -775,8 +793,8 @@ def _target_reasons(
             "memory (the shared cache when another process computed it), then DRF serialises the day's "
             "slots. A miss (a hold or booking of that day moved its version, a hold "
             "expired or a slot started) also reads the day and runs the capacity rules and the planner "
-            "for every slot; in the swarm every hold and booking moves its day's version. Hits and misses "
-            "are not counted apart. "
+            "for every slot; in the swarm every hold and booking moves its day's version. "
+            + _day_sources(widget_metrics)
             + (see if availability_p95 > TARGET_AVAILABILITY_P95_MS else "Headroom left.")
         )
 
@@ -1427,10 +1445,11 @@ def _levers(
         )
     if availability_missed:
         levers.append(
-            "**Availability hits without serialisers.** A hit is 1 statement, but DRF still serialises "
-            "every slot of the day: caching the rendered body with the day's answer would leave a hit "
-            "one statement and one cache read. Count hits and misses, to know which path the p95 is; a "
-            "miss recomputes the whole day (one read, the capacity rules and the planner per slot)."
+            "**Fewer availability misses.** A hit is now one statement, the throttles' round trip and "
+            "the slots rendered without DRF's per-field work; a miss reads the day and plans every slot. "
+            "Any hold or booking moves its whole day's version, so in a busy day most answers are misses "
+            "(counted above). Recomputing only the slots a write's window touches, from the previous "
+            "answer, would make most of them cheap."
         )
     lock_share = _py_spy_share(summary.get("profile") or {}, "lock_service_days")
     if (inline_missed or booking_missed or (hot is not None and hot["five_xx"])) and top is not None:

@@ -318,7 +318,7 @@ def test_the_levers_name_what_is_left_not_what_is_done(tmp_path: Path) -> None:
     assert "1. **More cores, more web nodes.**" in levers and "PgBouncer" in levers
     assert "2. **Less framework work per booking.**" in levers and "the other ≈ 16.0 ms are Python" in levers
     assert "Redis round trip instead of three" not in levers  # done: flags and days kept per process
-    assert "3. **Availability hits without serialisers.**" in levers
+    assert "3. **Fewer availability misses.**" in levers
 
 
 def test_no_lever_is_listed_when_every_target_is_met(tmp_path: Path) -> None:
@@ -354,3 +354,18 @@ def test_the_named_spans_are_read_from_the_metrics_delta() -> None:
         ("booking.transaction", 20.0, 50.0),
         ("admission.lock", 20.0, 30.0),
     ]
+
+
+def test_the_day_sources_are_said_from_the_metrics() -> None:
+    from locustfiles.report import _day_sources
+
+    metrics = {
+        "reservex_availability_days_total{source=computed}": 30.0,
+        "reservex_availability_days_total{source=memory}": 60.0,
+        "reservex_availability_days_total{source=shared}": 10.0,
+    }
+    assert _day_sources(metrics) == (
+        "Of 100 day answers (availability requests and cached refusals), 30 (30 %) were computed, "
+        "60 came from the process's memory and 10 from the shared cache. "
+    )
+    assert "not counted" in _day_sources({})

@@ -85,6 +85,12 @@ AVAILABILITY_LATENCY = Histogram(
     "Time to answer GET /api/v1/restaurants/{slug}/availability.",
     buckets=AVAILABILITY_BUCKETS,
 )
+AVAILABILITY_DAYS = Counter(
+    "reservex_availability_days",
+    "Where a day's availability came from, for a guest's availability request or a booking's cached "
+    "refusal: memory (this process), shared (the Redis cache) or computed (read and planned anew).",
+    ["source"],
+)
 ALLOCATION_ATTEMPTS = Counter(
     "reservex_allocation_attempts_total",
     "Allocation attempts by mode (inline planner, background job, hold converted, staff) and outcome.",

@@ -79,3 +79,26 @@ def test_an_answer_in_memory_is_not_used_past_its_valid_until(one_table_restaura
     )
     assert cached_day(versions, day, 2, now=now, flag_values=flag_values) == slots
     assert cached_day(versions, day, 2, now=now + timedelta(seconds=1), flag_values=flag_values) is None
+
+
+def test_where_each_day_answer_came_from_is_counted(one_table_restaurant: Restaurant) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(source: str) -> float:
+        return REGISTRY.get_sample_value("reservex_availability_days_total", {"source": source}) or 0.0
+
+    day = evening().date()
+    versions = restaurant_versions(one_table_restaurant.slug, day)
+    assert versions is not None
+    now = timezone.now()
+    flag_values = flags.get_all(one_table_restaurant)
+    before = {source: count(source) for source in ("computed", "memory", "shared")}
+    availability_day_cached(versions, day, 2, now=now, flag_values=flag_values)  # computed
+    availability_day_cached(versions, day, 2, now=now, flag_values=flag_values)  # from memory
+    recent_days.clear()
+    availability_day_cached(versions, day, 2, now=now, flag_values=flag_values)  # from Redis
+    assert {source: count(source) - before[source] for source in before} == {
+        "computed": 1,
+        "memory": 1,
+        "shared": 1,
+    }

@@ -796,7 +796,13 @@ def run_pgbench(database_url: str, plan: Plan, deadline: Deadline) -> dict[str, 
 
 def _machine() -> dict[str, Any]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    # The run's own artefacts (docs/load) do not count: a second run would always look dirty.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", ":(exclude)docs/load"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     return {
         "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],

@@ -53,7 +53,9 @@ from locustfiles.run import (
     THROTTLE_OFF,
     Deadline,
     Stack,
+    _env_int,
     _free_port,
+    _read_json,
     _stop,
     analyze,
     check_integrity,
@@ -71,11 +73,6 @@ STARTED = time.monotonic()
 
 def log(message: str) -> None:
     print(f"[multinode {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
 
 
 @dataclass
@@ -339,14 +336,6 @@ def database_checks(database_url: str, plan: Plan, results: dict[str, Any]) -> d
         checks["key_storm_bookings"] = int(bookings)
         checks["key_storm_one_reference"] = len(storm["references"]) == 1
     return checks
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"missing": path.name}
-    return data if isinstance(data, dict) else {}
 
 
 # --- the run ---------------------------------------------------------------------------------------

@@ -59,9 +59,12 @@ def check_integrity(
     report.checked_bookings = bookings.count()
     _check_capacity(report, bookings, now=now)
     _check_seating(report, since=since)
-    for reference, created in Booking.objects.filter(
-        status=Booking.Status.PENDING, created_at__lt=now - stale_after
-    ).values_list("reference", "created_at"):
+    # Bookings held for staff by the no-show rule wait for a person, not for the allocator.
+    for reference, created in (
+        Booking.objects.waiting_for_tables()
+        .filter(created_at__lt=now - stale_after)
+        .values_list("reference", "created_at")
+    ):
         report.violations["stale_pending"].append(
             f"booking {reference} pending since {created:%Y-%m-%d %H:%M:%S}"
         )

@@ -99,6 +99,12 @@ class Restaurant(models.Model):
         default=False,
         help_text="Let staff place a booking past capacity rules with an explicit, audited override.",
     )
+    confirm_after_no_shows = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Hold a guest's own booking for staff confirmation when they have at least this many "
+        "no-shows here in the last 12 months (matched by email or phone). Blank: never.",
+    )
     staff = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="restaurants")
     created_at = models.DateTimeField(auto_now_add=True)
     config_version = models.PositiveBigIntegerField(
@@ -118,6 +124,10 @@ class Restaurant(models.Model):
                 name="restaurant_slot_interval_range",
             ),
             models.CheckConstraint(condition=Q(hold_ttl_seconds__gte=30), name="restaurant_hold_ttl_min"),
+            models.CheckConstraint(
+                condition=Q(confirm_after_no_shows__isnull=True) | Q(confirm_after_no_shows__gte=1),
+                name="restaurant_no_show_rule_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -366,6 +376,16 @@ class TableAdjacency(models.Model):
             self.table_a_id, self.table_b_id = self.table_b_id, self.table_a_id
 
 
+class BookingQuerySet(models.QuerySet["Booking"]):
+    def waiting_for_tables(self) -> BookingQuerySet:
+        """Pending bookings the allocator still owes tables (not those held for staff confirmation)."""
+        return self.filter(status=Booking.Status.PENDING, awaiting_staff=False)
+
+    def awaiting_staff_confirmation(self) -> BookingQuerySet:
+        """Pending bookings the no-show rule held for staff: their tables are theirs until staff decide."""
+        return self.filter(status=Booking.Status.PENDING, awaiting_staff=True)
+
+
 class Booking(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -410,6 +430,13 @@ class Booking(models.Model):
     capacity_override = models.BooleanField(
         default=False, help_text="Placed by staff past the capacity rules, with an explicit override."
     )
+    # The restaurant's no-show rule held this guest's booking for staff: it keeps its tables but
+    # stays pending until staff confirm or decline it (decision 0017). db_default: raw inserts too.
+    awaiting_staff = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Pending until staff confirm it (the guest's past no-shows), its tables held.",
+    )
     allocation_reason = models.JSONField(
         null=True, blank=True, help_text="The planner's explanation of the chosen tables."
     )
@@ -419,6 +446,8 @@ class Booking(models.Model):
     allocation_enqueued_at = models.DateTimeField(
         null=True, blank=True, help_text="When the background job was last enqueued (the sweeper's clock)."
     )
+
+    objects = BookingQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at"]

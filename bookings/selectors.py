@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, Func, Q, QuerySet, Value
+from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 
 from bookings.models import Booking, Restaurant, TableOccupancy
@@ -70,6 +72,7 @@ def booking_public(
         "restaurant": booking.restaurant.slug,
         "status": booking.status,
         "status_reason": booking.status_reason,
+        "awaiting_staff": booking.awaiting_staff and booking.status == Booking.Status.PENDING,
         "party_size": booking.party_size,
         "date": local.date(),
         "time": local.time().replace(tzinfo=None),
@@ -116,3 +119,35 @@ def staff_day(restaurant: Restaurant, local_date: date) -> list[dict[str, Any]]:
     for attempt in AllocationAttempt.objects.filter(booking_id__in=ids).order_by("created_at"):
         attempts[attempt.booking_id].append(attempt)
     return [booking_staff(b, tables=tables.get(b.pk, []), attempts=attempts[b.pk]) for b in bookings]
+
+
+GUEST_HISTORY_WINDOW = timedelta(days=365)
+
+
+def _phone_digits(field: str) -> Func:
+    return Func(F(field), Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
+
+
+def guest_past_bookings(
+    restaurant_id: int, *, email: str, phone: str, now: datetime, exclude_pk: int | None = None
+) -> QuerySet[Booking] | None:
+    """Return the guest's bookings at this restaurant over the last twelve months, or None.
+
+    The guest is matched by email in any case or by the digits of their phone, so "+44 (1223)
+    555-0100" and "+44 1223 555 0100" are one guest; None when neither can identify them.
+    """
+    email = email.strip().lower()
+    digits = re.sub(r"\D", "", phone)
+    match = Q()
+    if email:
+        match |= Q(email_key=email)
+    if len(digits) >= 6:  # fewer digits would match strangers
+        match |= Q(phone_key=digits)
+    if not match:
+        return None
+    bookings = Booking.objects.filter(restaurant_id=restaurant_id, starts_at__gte=now - GUEST_HISTORY_WINDOW)
+    if exclude_pk is not None:
+        bookings = bookings.exclude(pk=exclude_pk)
+    return bookings.annotate(
+        email_key=Lower(Trim("guest_email")), phone_key=_phone_digits("guest_phone")
+    ).filter(match)

@@ -213,7 +213,8 @@ SELECT 'v', config_version, NULL::timestamptz, NULL::timestamptz, NULL::int, NUL
        (SELECT version::text FROM bookings_dayversion WHERE restaurant_id = %(rid)s AND day = %(day)s)
   FROM bookings_restaurant WHERE id = %(rid)s
 UNION ALL
-SELECT 'b', id, starts_at, ends_at, party_size, created_at, status
+SELECT 'b', id, starts_at, ends_at, party_size, created_at,
+       CASE WHEN awaiting_staff AND status = 'pending' THEN 'awaiting_staff' ELSE status END
   FROM bookings_booking
  WHERE restaurant_id = %(rid)s AND status IN ('pending', 'confirmed', 'seated')
    AND starts_at < %(wide_end)s AND ends_at > %(wide_start)s
@@ -241,7 +242,9 @@ class DayState:
     """The bookings, holds and table windows around a request, as admission read them under its lock."""
 
     config_version: int
-    bookings: tuple[tuple[datetime, datetime, int, str, datetime], ...]  # start, end, party, status, created
+    # start, end, party, status, created; status "awaiting_staff" for a booking the no-show rule
+    # held (pending, but with its tables: not one to seat on paper)
+    bookings: tuple[tuple[datetime, datetime, int, str, datetime], ...]
     holds: tuple[tuple[str, datetime, datetime, int, datetime], ...]  # id, start, end, party, expires
     busy: dict[int, tuple[tuple[datetime, datetime], ...]]
     expired_hold_windows: int

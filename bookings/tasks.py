@@ -113,7 +113,7 @@ def allocate_booking(self: Task, booking_id: int) -> str:
     with metrics.track_task("allocator.allocate_booking"):
         attempt = int(self.request.retries) + 1
         # The job is alive: keep the sweeper from starting a second chain for this booking.
-        pending = Booking.objects.filter(pk=booking_id, status=Booking.Status.PENDING)
+        pending = Booking.objects.waiting_for_tables().filter(pk=booking_id)
         if not pending.update(allocation_enqueued_at=timezone.now()):
             return "already_done"
         if pending.filter(starts_at__lte=timezone.now()).exists():
@@ -153,8 +153,11 @@ def requeue_stale_pending() -> int:
     """Re-enqueue pending bookings whose job went stale: the pending row is the outbox."""
     with metrics.track_task("allocator.requeue_stale_pending"):
         cutoff = timezone.now() - timedelta(seconds=settings.ALLOCATION_STALE_SECONDS)
-        stale = Booking.objects.filter(status=Booking.Status.PENDING, created_at__lt=cutoff).exclude(
-            allocation_enqueued_at__gte=cutoff
+        # Not those held for staff by the no-show rule: they have their tables and wait for a person.
+        stale = (
+            Booking.objects.waiting_for_tables()
+            .filter(created_at__lt=cutoff)
+            .exclude(allocation_enqueued_at__gte=cutoff)
         )
         requeued = 0
         for booking_id, restaurant_id in stale.values_list("pk", "restaurant_id")[:500]:

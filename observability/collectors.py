@@ -30,7 +30,7 @@ _PRIORITY_STEPS = (3, 6, 9)
 PENDING_SQL = """
     SELECT count(*), EXTRACT(EPOCH FROM (now() - min(created_at)))
     FROM bookings_booking
-    WHERE status = 'pending'
+    WHERE status = 'pending' AND NOT awaiting_staff
 """
 
 

@@ -160,6 +160,10 @@ class BookingOut(serializers.Serializer[Any]):
     restaurant = serializers.CharField()
     status = serializers.ChoiceField(choices=Booking.Status.choices)
     status_reason = serializers.CharField(allow_blank=True)
+    awaiting_staff = serializers.BooleanField(
+        help_text="Pending until the restaurant's staff confirm it (its table is held meanwhile): the "
+        "restaurant asks staff to confirm guests with several recent no-shows. No need to poll often."
+    )
     party_size = serializers.IntegerField()
     date = serializers.DateField()
     time = HourMinuteField()

@@ -247,7 +247,10 @@ class BookingCreateView(PublicView):
         responses={
             201: OpenApiResponse(s.BookingOut, description="Confirmed, with tables."),
             202: OpenApiResponse(
-                s.BookingOut, description="Pending: poll `poll_url`; the Retry-After header says when."
+                s.BookingOut,
+                description="Pending: poll `poll_url`; the Retry-After header says when. With "
+                "`awaiting_staff` true, the table is held but staff must confirm the booking (the "
+                "restaurant's no-show rule; `status_reason` says why): it stays pending until they do.",
             ),
             400: OpenApiResponse(
                 ERROR, description="VALIDATION_ERROR (a missing Idempotency-Key included), PARSE_ERROR"

@@ -45,6 +45,7 @@ from bookings.services.planning import (
     plan_on_state,
     record_refusal,
 )
+from bookings.services.screening import awaiting_staff_reason, no_show_screen
 from bookings.snapshots import (
     DayState,
     FloorLayout,
@@ -116,6 +117,14 @@ def admit_in_transaction(
         hold = _hold_for_conversion(
             request.hold_id, restaurant, request.party_size, request.starts_at, now=now
         )
+    # The no-show rule reads the guest's history before the lock (no statement when it is off).
+    no_shows = no_show_screen(
+        restaurant=restaurant,
+        source=request.source,
+        guest_email=request.guest_email,
+        guest_phone=request.guest_phone,
+        now=now,
+    )
     config, slot, state = lock_and_read(
         config, request.starts_at, request.party_size, now=now, hold=hold, walk_in=request.walk_in
     )
@@ -151,7 +160,9 @@ def admit_in_transaction(
         if request.table_labels
         else ()
     )
-    confirmed = hold is not None or assign or bool(staff_tables)
+    # Held for staff (the no-show rule): admitted and given tables like any booking, but pending.
+    held_for_staff = no_shows is not None
+    confirmed = (hold is not None or assign or bool(staff_tables)) and not held_for_staff
     # A walk-in sits down as it is booked; a booking still waiting for tables is not seated yet.
     confirmed_status = Booking.Status.SEATED if request.walk_in else Booking.Status.CONFIRMED
     booking = Booking(
@@ -167,13 +178,15 @@ def admit_in_transaction(
         capacity_override=staff_override and capacity.would_refuse,
         status=confirmed_status if confirmed else Booking.Status.PENDING,
         confirmed_at=now if confirmed else None,
+        awaiting_staff=held_for_staff,
+        status_reason=awaiting_staff_reason(no_shows) if no_shows is not None else "",
         allocation_reason=(
             {**(hold.allocation_reason or {}), "converted_from_hold": str(hold.pk)}
             if hold is not None
             else {"chosen_by_staff": request.staff_id, "tables": sorted(request.table_labels)}
             if staff_tables
             else decision.as_reason()
-            if decision is not None and assign
+            if decision is not None and (assign or held_for_staff)
             else None
         ),
     )
@@ -203,7 +216,7 @@ def admit_in_transaction(
             admission.first_attempt = _staff_attempt(config.layout, staff_tables, request.party_size, started)
             admission.attempt_mode = AllocationAttempt.Mode.STAFF
             admission.attempts.append(admission.first_attempt)
-        elif assign and decision is not None and decision.plan is not None:
+        elif (assign or held_for_staff) and decision is not None and decision.plan is not None:
             if assign_windows(booking, decision.plan.table_ids):
                 outcome = AllocationAttempt.Outcome.ASSIGNED
                 admission.tables = sorted(decision.plan.labels)
@@ -243,6 +256,8 @@ def admit_in_transaction(
             party_size=request.party_size,
             source=request.source,
             status=booking.status,
+            # The sanitiser's keys: why it is pending, and the guest's no-shows that held it.
+            **(dict[str, Any](reason="awaiting_staff", count=no_shows) if held_for_staff else {}),
             **({"approver_id": request.staff_id} if request.staff_id is not None else {}),
             **{
                 k: profile[k]

@@ -66,7 +66,7 @@ def booking_allocate(
             )
             if booking is None:
                 raise BookingNotFound("No such booking.")
-            if booking.status != Booking.Status.PENDING:
+            if booking.status != Booking.Status.PENDING or booking.awaiting_staff:
                 return AttemptResult(outcome="already_done", attempt=attempt, total_ms=0.0)
             decision = plan_on_fresh_read(
                 booking.restaurant,

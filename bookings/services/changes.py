@@ -42,13 +42,18 @@ from observability.models import AllocationAttempt
 logger = logging.getLogger(__name__)
 
 
-def booking_cancel(*, booking: Booking, now: datetime | None = None) -> Booking:
-    """Cancel a pending or confirmed booking and free its tables and capacity."""
+def booking_cancel(
+    *, booking: Booking, now: datetime | None = None, reason: str = "", actor_id: int | None = None
+) -> Booking:
+    """Cancel a pending or confirmed booking and free its tables and capacity.
+
+    ``reason`` and ``actor_id`` record why and by whom when staff decide it (a declined booking).
+    """
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         changed = Booking.objects.filter(
             pk=booking.pk, status__in=[Booking.Status.PENDING, Booking.Status.CONFIRMED]
-        ).update(status=Booking.Status.CANCELLED, updated_at=now)
+        ).update(status=Booking.Status.CANCELLED, updated_at=now, status_reason=reason[:64])
         if not changed:
             booking.refresh_from_db()
             if booking.status == Booking.Status.CANCELLED:
@@ -56,7 +61,12 @@ def booking_cancel(*, booking: Booking, now: datetime | None = None) -> Booking:
             status = booking.get_status_display().lower()
             raise InvalidTransition(f"A {status} booking cannot be cancelled.")
         TableOccupancy.objects.active().filter(booking=booking).update(released_at=now)
-        emit_on_commit("booking.cancelled", restaurant_id=booking.restaurant_id, booking_id=booking.pk)
+        emit_on_commit(
+            "booking.cancelled",
+            restaurant_id=booking.restaurant_id,
+            booking_id=booking.pk,
+            **({"reason": reason, "approver_id": actor_id} if reason else {}),
+        )
         # Freed tables may let other bookings sit better (allocator.reshuffle_enabled; after commit).
         transaction.on_commit(partial(enqueue_tidy, booking.restaurant_id, booking.starts_at))
         # ... and may seat a guest on the waitlist; the guest is told the booking is cancelled.

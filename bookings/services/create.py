@@ -195,6 +195,11 @@ class BookingOutcome:
         """Tables assigned: confirmed, or seated at once (a staff walk-in)."""
         return self.booking.status in (Booking.Status.CONFIRMED, Booking.Status.SEATED)
 
+    @property
+    def settled(self) -> bool:
+        """Nothing left for the allocator: confirmed, or held for staff by the no-show rule."""
+        return self.confirmed or self.booking.awaiting_staff
+
 
 # Builds the HTTP answer (status, body) of a booking outcome; stored with the key for replays.
 Render = Callable[[BookingOutcome], tuple[int, dict[str, Any]]]
@@ -256,14 +261,14 @@ def booking_create(
                 outcome = BookingOutcome(
                     booking=admission.booking, attempts=admission.attempts, tables=admission.tables
                 )
-                if not outcome.confirmed:
+                if not outcome.settled:
                     if not may_run_inline:
                         outcome.fallback_reason = "shed_overload"
                     elif budget_ms <= 0:
                         outcome.fallback_reason = "budget_spent"
                 with span("booking.telemetry"):
                     store_admission_telemetry(admission)
-                finished = outcome.confirmed or outcome.fallback_reason is not None
+                finished = outcome.settled or outcome.fallback_reason is not None
                 if finished and key_id is not None and render is not None:
                     outcome.inline_ms = (time.perf_counter() - started) * 1000
                     with span("booking.answer"):
@@ -278,7 +283,7 @@ def booking_create(
             record_refusal(exc, restaurant.pk, request.party_size)
             raise
         count_admission(admission)
-        if not outcome.confirmed and outcome.fallback_reason is None:
+        if not outcome.settled and outcome.fallback_reason is None:
             outcome.fallback_reason = _retry_inline(
                 outcome, flag_values=flag_values, deadline=started + budget_ms / 1000
             )

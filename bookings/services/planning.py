@@ -197,9 +197,8 @@ def seat_pending_first(
     will need, or the job would find none and reject a booking that was accepted. A job seats
     only the bookings older than its own, so younger ones cannot take an older one's table.
     """
-    pending = Booking.objects.filter(
+    pending = Booking.objects.waiting_for_tables().filter(
         restaurant_id=restaurant_id,
-        status=Booking.Status.PENDING,
         starts_at__lt=ends_at,
         ends_at__gt=starts_at,
     )

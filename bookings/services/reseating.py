@@ -309,9 +309,8 @@ def service_day_tidy(*, restaurant_id: int, local_date: date, now: datetime | No
     freeze = timedelta(minutes=int(flag_values["allocator.reshuffle_freeze_minutes"]))
     with busy_means_retry(), transaction.atomic(durable=True):
         lock_service_days(restaurant_id, [local_date])
-        waiting = Booking.objects.filter(
+        waiting = Booking.objects.waiting_for_tables().filter(
             restaurant_id=restaurant_id,
-            status=Booking.Status.PENDING,
             starts_at__lt=day_end + CONTEXT,
             ends_at__gt=day_start - CONTEXT,
         )

@@ -10,8 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Func, Q, Value
-from django.db.models.functions import Lower, Trim
+from django.db.models import Count, Q
 from psycopg.types.range import Range
 
 from bookings.config import config_for
@@ -24,7 +23,7 @@ from bookings.models import (
     TableOccupancy,
     WaitlistEntry,
 )
-from bookings.selectors import bookings_of_day
+from bookings.selectors import bookings_of_day, guest_past_bookings
 from bookings.slots import local_datetime
 from bookings.snapshots import overrides_on, slot_times
 
@@ -269,39 +268,26 @@ class GuestHistory:
     confirmed_at: datetime | None  # the guest's answer to this booking's reminder
 
 
-GUEST_HISTORY_WINDOW = timedelta(days=365)
-
-
-def _phone_digits(field: str) -> Func:
-    return Func(F(field), Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
-
-
 def guest_history(booking: Booking, *, now: datetime) -> GuestHistory:
     """Count the guest's other bookings by outcome, matched by email (any case) or phone digits.
 
     Scoped to the booking's restaurant and the last twelve months; one statement.
     """
-    email = booking.guest_email.strip().lower()
-    phone = re.sub(r"\D", "", booking.guest_phone)
-    match = Q()
-    if email:
-        match |= Q(email_key=email)
-    if len(phone) >= 6:  # fewer digits would match strangers
-        match |= Q(phone_key=phone)
     reminder = getattr(booking, "reminder", None)
     confirmed_at = reminder.confirmed_at if reminder is not None else None
-    if not match:
+    past = guest_past_bookings(
+        booking.restaurant_id,
+        email=booking.guest_email,
+        phone=booking.guest_phone,
+        now=now,
+        exclude_pk=booking.pk,
+    )
+    if past is None:
         return GuestHistory(no_shows=0, cancellations=0, completed=0, confirmed_at=confirmed_at)
-    counts = (
-        Booking.objects.filter(restaurant_id=booking.restaurant_id, starts_at__gte=now - GUEST_HISTORY_WINDOW)
-        .exclude(pk=booking.pk)
-        .annotate(email_key=Lower(Trim("guest_email")), phone_key=_phone_digits("guest_phone"))
-        .filter(match)
-        .aggregate(
-            no_shows=Count("pk", filter=Q(status=Booking.Status.NO_SHOW)),
-            cancellations=Count("pk", filter=Q(status=Booking.Status.CANCELLED)),
-            completed=Count("pk", filter=Q(status=Booking.Status.COMPLETED)),
-        )
+    counts = past.aggregate(
+        no_shows=Count("pk", filter=Q(status=Booking.Status.NO_SHOW)),
+        cancellations=Count("pk", filter=Q(status=Booking.Status.CANCELLED)),
+        completed=Count("pk", filter=Q(status=Booking.Status.COMPLETED)),
     )
     return GuestHistory(confirmed_at=confirmed_at, **counts)
 

@@ -42,6 +42,7 @@ from bookings.models import (
 )
 from bookings.selectors import tables_by_booking
 from bookings.services.changes import booking_cancel, booking_set_status
+from bookings.services.staff_confirm import booking_staff_confirm, booking_staff_decline
 from bookings.services.waitlist import (
     WaitlistRequest,
     waitlist_check,
@@ -260,6 +261,41 @@ def _booking_action(status: str, done: str) -> Any:
     )(action)
 
 
+def _staff_decision(decide: Any, done: str, description: str) -> Any:
+    """Build a changelist action that confirms or declines bookings the no-show rule held."""
+
+    def action(modeladmin: BookingAdmin, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
+        changed, refused = 0, []
+        for booking in queryset:
+            try:
+                decide(booking=booking, actor_id=int(request.user.pk or 0))
+                changed += 1
+            except DomainError as exc:
+                refused.append(f"{booking.guest_name}: {exc.message}")
+        if changed:
+            modeladmin.message_user(request, f"{changed} booking(s) {done}.", messages.SUCCESS)
+        for text in refused:
+            modeladmin.message_user(request, text, messages.ERROR)
+
+    action.__name__ = f"staff_{decide.__name__.rsplit('_', 1)[-1]}"
+    return admin.action(description=description, permissions=["change"])(action)
+
+
+class AwaitingStaffFilter(admin.SimpleListFilter):
+    """The bookings the no-show rule holds until staff confirm or decline them."""
+
+    title = "staff confirmation"
+    parameter_name = "awaiting_staff"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Awaiting staff confirmation")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(status=Booking.Status.PENDING, awaiting_staff=True)
+        return queryset
+
+
 class BookingForm(forms.ModelForm):
     """The guest's details as staff edit them: cleaned like every other input of a name or notes."""
 
@@ -285,7 +321,13 @@ class BookingAdmin(RestaurantScopedAdmin):
     # with the reference on the change page.
     list_display = ["code_column", "guest", "party", "when_column", "status", "tables"]
     list_display_links = ["code_column", "guest"]
-    list_filter = ["status", "source", "restaurant", ("starts_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status",
+        AwaitingStaffFilter,
+        "source",
+        "restaurant",
+        ("starts_at", admin.DateFieldListFilter),
+    ]
     date_hierarchy = "starts_at"
     search_fields = ["code", "reference", "guest_name", "guest_email"]
     search_help_text = "Booking code (any case, spaces and dashes ignored), guest name, email or reference."
@@ -295,6 +337,14 @@ class BookingAdmin(RestaurantScopedAdmin):
         _booking_action(Booking.Status.COMPLETED, "marked completed"),
         _booking_action(Booking.Status.NO_SHOW, "marked as no-shows"),
         _booking_action(Booking.Status.CANCELLED, "cancelled"),
+        _staff_decision(
+            booking_staff_confirm, "confirmed", "Confirm selected bookings awaiting staff (no-show rule)"
+        ),
+        _staff_decision(
+            booking_staff_decline,
+            "declined (cancelled; their tables go to the waitlist)",
+            "Decline selected bookings awaiting staff (no-show rule)",
+        ),
     ]
     # Times, party size and status change only through bookings.services (the timeline and the
     # actions above), so a booking can never be edited past its tables or the capacity rules here.
@@ -323,6 +373,7 @@ class BookingAdmin(RestaurantScopedAdmin):
                 "fields": [
                     "source",
                     "capacity_override",
+                    "awaiting_staff",
                     "created_at",
                     "confirmed_at",
                     "allocation_enqueued_at",
@@ -344,6 +395,7 @@ class BookingAdmin(RestaurantScopedAdmin):
         "allocation_attempts",
         "source",
         "capacity_override",
+        "awaiting_staff",
         "created_at",
         "confirmed_at",
         "allocation_enqueued_at",

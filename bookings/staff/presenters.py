@@ -28,7 +28,12 @@ STATUS_ACTIONS: dict[str, list[tuple[str, str]]] = {
     ],
     Booking.Status.SEATED: [(Booking.Status.COMPLETED, "Mark completed")],
 }
+# A booking the no-show rule held for staff (pending, its tables kept): staff confirm or decline it.
+STAFF_CONFIRM, STAFF_DECLINE = "staff_confirm", "staff_decline"
+HELD_FOR_STAFF_ACTIONS = [(STAFF_CONFIRM, "Confirm booking"), (STAFF_DECLINE, "Decline (cancel)")]
 STATUS_DONE: dict[str, str] = {
+    STAFF_CONFIRM: "confirmed",
+    STAFF_DECLINE: "declined; the table goes to the waitlist",
     Booking.Status.SEATED: "marked seated",
     Booking.Status.COMPLETED: "marked completed",
     Booking.Status.NO_SHOW: "marked as a no-show",
@@ -134,6 +139,8 @@ def _bar(
     tables = plan.tables_of(placement)
     booking = placement.booking
     mark = " ✓" if booking is not None and guest_confirmed(booking) else ""  # the guest is coming
+    if booking is not None and booking.awaiting_staff and booking.status == Booking.Status.PENDING:
+        mark += " · confirm?"  # held for staff by the no-show rule: the panel has Confirm / Decline
     return Bar(
         placement=placement,
         left=round(left, 3),
@@ -400,7 +407,9 @@ def booking_panel(
         "time_options": [t.strftime("%H:%M") for t in times],
         "table_choices": choices,
         "can_move": booking.status in Booking.HOLDING_CAPACITY,
-        "status_actions": STATUS_ACTIONS.get(booking.status, []),
+        "status_actions": HELD_FOR_STAFF_ACTIONS
+        if booking.awaiting_staff and booking.status == Booking.Status.PENDING
+        else STATUS_ACTIONS.get(booking.status, []),
         "override_allowed": restaurant.allow_staff_override,
         "change_url": reverse("admin:bookings_booking_change", args=[booking.pk]),
         "code": format_code(booking.code),

@@ -31,6 +31,7 @@ from bookings.services.changes import booking_cancel, booking_move, booking_set_
 from bookings.services.create import CAPACITY_REASONS
 from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
 from bookings.services.staff import booking_staff_create, walk_in_start
+from bookings.services.staff_confirm import booking_staff_confirm, booking_staff_decline
 from bookings.slots import local_datetime
 from bookings.staff import presenters, selectors
 from bookings.staff.forms import PHONE, WALK_IN, NewBookingForm
@@ -372,6 +373,10 @@ class StaffPages:
         try:
             if status == Booking.Status.CANCELLED:
                 updated = booking_cancel(booking=booking)
+            elif status == presenters.STAFF_CONFIRM:
+                updated = booking_staff_confirm(booking=booking, actor_id=int(user_id))
+            elif status == presenters.STAFF_DECLINE:
+                updated = booking_staff_decline(booking=booking, actor_id=int(user_id))
             else:
                 updated = booking_set_status(booking=booking, status=status, actor_id=int(user_id))
         except DomainError as exc:

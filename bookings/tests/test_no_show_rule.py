@@ -195,3 +195,32 @@ def test_the_api_answers_202_with_the_reason_and_the_widget_status(small_restaur
     assert body["tables"] == ["T1"]
     read = api.get(body["poll_url"]).json()
     assert read["awaiting_staff"] is True and read["status"] == "pending"
+
+
+def test_staff_find_held_bookings_in_admin_and_confirm_or_decline_them(
+    client: Any, alice: Any, small_restaurant: Restaurant
+) -> None:
+    small_restaurant.staff.add(alice)
+    client.force_login(alice)
+    rule(small_restaurant, 1)
+    no_show(small_restaurant, **GRACE)
+    first, second = book(small_restaurant), book(small_restaurant)
+    book(small_restaurant, guest_email="ada@example.org", guest_phone="")  # no history: confirmed
+
+    listed = client.get("/admin/bookings/booking/?awaiting_staff=yes").context["cl"].result_list
+    day = f"/admin/bookings/restaurant/{small_restaurant.pk}/timeline/?date={evening(19).date().isoformat()}"
+    panel = client.get(f"{day}&booking={first.pk}").content.decode()
+
+    assert {b.pk for b in listed} == {first.pk, second.pk}
+    assert "awaiting staff confirmation (1 no-show in 12 months)" in panel
+    assert "Confirm booking" in panel and "Decline (cancel)" in panel and "confirm?" in panel
+    status_url = f"/admin/bookings/restaurant/{small_restaurant.pk}/bookings/{first.pk}/status/"
+    client.post(status_url, {"status": "staff_confirm"})
+    client.post(
+        "/admin/bookings/booking/",
+        {"action": "staff_decline", "_selected_action": [second.pk]},
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Booking.Status.CONFIRMED and tables_of(first)
+    assert second.status == Booking.Status.CANCELLED and tables_of(second) == []

@@ -490,7 +490,8 @@
       state.hold = null;
       state.attempt = null;
       remember(r.body.reference);
-      if (r.status === 202) waitForTable(r.body, r.retryAfter);
+      // Held for the restaurant's staff (its no-show rule): the table is kept; no point polling fast.
+      if (r.status === 202 && !r.body.awaiting_staff) waitForTable(r.body, r.retryAfter);
       else showBooking(r.body);
     }).catch(function (error) {
       if (error.code === "VALIDATION_ERROR") {
@@ -533,7 +534,7 @@
       state.timers.poll = setTimeout(function () {
         polls += 1;
         api("GET", "bookings/" + encodeURIComponent(booking.reference)).then(function (r) {
-          if (r.body.status === "pending" && polls < POLL_LIMIT) return poll(r.retryAfter || 2);
+          if (r.body.status === "pending" && !r.body.awaiting_staff && polls < POLL_LIMIT) return poll(r.retryAfter || 2);
           showBooking(r.body);
         }).catch(function (error) {
           if (polls < POLL_LIMIT && (error.code === "NETWORK" || error.status >= 500 || error.code === "RATE_LIMITED")) {
@@ -583,10 +584,15 @@
       cancelled: "Your booking is cancelled", rejected: "We could not confirm your table",
       no_show: "Your booking",
     }[booking.status] || "Your booking";
+    if (booking.awaiting_staff) title = "Your table is held — the restaurant will confirm";
     $("done-title").textContent = title;
     var lead = "";
     if (booking.status === "confirmed") lead = "We look forward to seeing you.";
     if (booking.status === "pending") lead = "We are still choosing your table. Refresh in a moment to see it.";
+    if (booking.awaiting_staff) {
+      lead = "Your table is set aside for you, and the restaurant confirms this booking itself. " +
+        "You will hear from them; this page shows their answer.";
+    }
     if (booking.status === "rejected") {
       lead = "Sorry — no table could be found for your party after all. Please choose another time.";
     }
@@ -600,7 +606,8 @@
     $("done-tables-label").textContent = booking.tables.length > 1 ? "Tables" : "Table";
     $("done-tables").textContent = booking.tables.length ? booking.tables.join(" + ") :
       (NO_TABLE_WORDS[booking.status] || "—");
-    $("done-status").textContent = STATUS_WORDS[booking.status] || booking.status;
+    $("done-status").textContent = booking.awaiting_staff ? "Awaiting the restaurant's confirmation" :
+      (STATUS_WORDS[booking.status] || booking.status);
     $("done-checked").textContent = "Last checked at " +
       new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date()) + ".";
     $("done-cancel").hidden = !(booking.status === "confirmed" || booking.status === "pending");
@@ -632,7 +639,7 @@
     if (!live) return;
     state.timers.refresh = setTimeout(function () {
       if (document.visibilityState === "visible") refresh(true); else scheduleRefresh();
-    }, state.booking.status === "pending" ? 5000 : REFRESH_EVERY_MS);
+    }, state.booking.status === "pending" && !state.booking.awaiting_staff ? 5000 : REFRESH_EVERY_MS);
   }
 
   function cancelBooking(button) {

@@ -198,3 +198,23 @@ def read_records(path: Path) -> list[BookingRecord]:
     if not path.exists():
         return []
     return [BookingRecord(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def two_offers_at_once(events: list[tuple[int, str]]) -> tuple[list[int], int]:
+    """Return the entries offered again while an offer was open, and the offers counted.
+
+    ``events`` are (entry id, event type) in commit order: an offer opens; its acceptance,
+    decline or expiry closes it.
+    """
+    overlapping: list[int] = []
+    open_offers: dict[int, bool] = {}
+    offers = 0
+    for entry_id, kind in events:
+        if kind == "waitlist.offered":
+            offers += 1
+            if open_offers.get(entry_id):
+                overlapping.append(entry_id)
+            open_offers[entry_id] = True
+        elif kind in ("waitlist.accepted", "waitlist.declined", "waitlist.expired"):
+            open_offers[entry_id] = False
+    return overlapping, offers

@@ -704,6 +704,10 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
     lines += ["## End-to-end bookings/s vs the bare SQL of one booking (pgbench)", ""]
     lines += _pgbench_section(summary.get("pgbench", {}), levels)
 
+    # --- waitlist
+    lines += ["## Waitlist offers while tables free up", ""]
+    lines += waitlist_section(summary.get("waitlist") or {})
+
     # --- integrity
     lines += ["## Integrity", ""]
     lines.append(f"- `check_integrity` before the scenarios: {_violations(summary.get('integrity_before'))}.")
@@ -1323,6 +1327,50 @@ def _stage_section(
 
 def _diff(a: float | None, b: float | None) -> float | None:
     return a - b if a is not None and b is not None else None
+
+
+def _summary_row(label: str, numbers: dict[str, Any]) -> list[str]:
+    """Return a STAT_HEADER row from a summary already computed (common.summarize)."""
+    return [
+        label,
+        str(numbers.get("count", 0)),
+        *(fmt(numbers.get(k)) for k in ("avg", "p50", "p95", "p99", "max")),
+    ]
+
+
+def waitlist_section(meta: dict[str, Any]) -> list[str]:
+    """Return the waitlist phase's figures: commit-to-offer latency, offers by outcome, the checks."""
+    if not meta or "commit_to_offer_ms" not in meta:
+        why = meta.get("skipped") or meta.get("missing") or meta.get("error") or "not run"
+        return [f"Not run: {why}.", ""]
+    offer, accepted = meta["commit_to_offer_ms"], meta.get("commit_to_accepted_ms") or {}
+    twice = meta.get("entries_with_two_offers_at_once") or []
+    lines = [
+        f"`locustfiles/waitlist.py`: {meta.get('restaurant')} {meta.get('date')}, window "
+        f"{meta.get('window')} booked full; {meta.get('waiters')} guests waiting (polling every "
+        f"{meta.get('poll_s')} s, accepting {fmt(100 * float(meta.get('accept_ratio') or 0), 0)} % of "
+        f"offers, declining the rest) while {meta.get('cancellations')} bookings were cancelled over "
+        f"{fmt(meta.get('seconds'))} s.",
+        "",
+    ]
+    lines += table(
+        STAT_HEADER,
+        [
+            _summary_row("freeing commit → offer ms", offer),
+            _summary_row("freeing commit → accepted booking ms", accepted),
+        ],
+    )
+    lines.append(
+        f"Offers sent {meta.get('offers_sent')}: accepted {meta.get('accepted')}, declined "
+        f"{meta.get('declined')}, expired {meta.get('expired')}, still open at the end "
+        f"{meta.get('open_at_end')}; guests still waiting {meta.get('waiting_at_end')}. "
+        f"**Entries offered two tables at once: {len(twice)}** ({meta.get('offer_events')} offer events "
+        f"checked; target 0); `check_integrity` after the phase: {_violations(meta.get('integrity'))}. "
+        "The accepted time includes the guest's poll interval and the accept request: it is what a "
+        "guest who answers at once sees, not the server's share."
+    )
+    lines.append("")
+    return lines
 
 
 def _pgbench_section(

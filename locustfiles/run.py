@@ -15,7 +15,8 @@ Steps (each bounded in time; the whole run stops by itself well inside 15 minute
    With LOADTEST_URL set (http://127.0.0.1:PORT), that running stack is used instead.
 4. Scenarios, headless: the widget swarm (Locust CLI), slot-fill at each concurrency level on its
    own fresh day, ReserveX against the reference endpoint (``locustfiles/compare.py``: the same load,
-   rounds interleaved, CPU per booking of gunicorn and the database's backends), the hot-slot burst
+   rounds interleaved, CPU per booking of gunicorn and the database's backends), waitlist offers
+   while bookings are cancelled (``locustfiles/waitlist.py``, ≤ 30 s), the hot-slot burst
    (served by a second gunicorn of the same size with the throttles at their production setting,
    every guest from its own loopback address), the same burst against a do-nothing server (the
    client's floor); then the top slot-fill level once more on a fresh day with py-spy on every web
@@ -96,6 +97,11 @@ class Plan:
     compare_warmup: int = 3
     compare_restaurants: str = "stress-001,stress-002,stress-003"
     hot_floor: bool = True
+    # Waitlist offers (locustfiles/waitlist.py): stress-008 is only warmed up, profiled in process and
+    # pgbenched on other days; this phase has a day of its own there.
+    waitlist_restaurant: str = "stress-008"
+    waitlist_waiters: int = 8
+    waitlist_seconds: int = 20  # at most 30 (the scenario's own ceiling)
     web_workers: int = 2
     web_threads: int = 4
     celery_concurrency: int = 1
@@ -109,6 +115,7 @@ class Plan:
             plan.widget_users, plan.widget_seconds = 8, 12
             plan.per_slot, plan.hot_users, plan.pgbench_seconds = 2, 100, 3
             plan.compare_seconds, plan.compare_warmup = 3, 1
+            plan.waitlist_seconds = 8
             plan.deadline_s = 300
         plan.widget_users = _env_int("LOADTEST_WIDGET_USERS", plan.widget_users)
         plan.widget_seconds = _env_int("LOADTEST_WIDGET_SECONDS", plan.widget_seconds)
@@ -121,6 +128,7 @@ class Plan:
         plan.compare_seconds = _env_int("LOADTEST_COMPARE_SECONDS", plan.compare_seconds)
         plan.compare_rounds = _env_int("LOADTEST_COMPARE_ROUNDS", plan.compare_rounds)
         plan.pgbench_seconds = _env_int("LOADTEST_PGBENCH_SECONDS", plan.pgbench_seconds)
+        plan.waitlist_seconds = min(30, _env_int("LOADTEST_WAITLIST_SECONDS", plan.waitlist_seconds))
         plan.web_workers = _env_int("WEB_WORKERS", plan.web_workers)
         plan.web_threads = _env_int("WEB_THREADS", plan.web_threads)
         plan.celery_concurrency = _env_int("CELERY_CONCURRENCY", plan.celery_concurrency)
@@ -140,6 +148,9 @@ class Plan:
 
     def anatomy_day(self) -> str:
         return day_ahead(12 + self.day_offset).isoformat()
+
+    def waitlist_day(self) -> str:
+        return day_ahead(13 + self.day_offset).isoformat()
 
 
 class Deadline:
@@ -538,6 +549,34 @@ def run_hotslot(
     return meta
 
 
+def run_waitlist(
+    env: dict[str, str], stack: Stack, plan: Plan, out: Path, deadline: Deadline
+) -> dict[str, Any]:
+    """Guests wait for a full window while bookings of it are cancelled: offer latency and checks."""
+    prefix = out / "waitlist"
+    command = _python(
+        *("-m", "locustfiles.waitlist", "--host", stack.url, "--restaurant", plan.waitlist_restaurant),
+        *("--date", plan.waitlist_day(), "--waiters", str(plan.waitlist_waiters)),
+        *("--seconds", str(plan.waitlist_seconds), "--out-prefix", str(prefix)),
+    )
+    log(
+        f"waitlist: {plan.waitlist_waiters} guests waiting on {plan.waitlist_restaurant} "
+        f"{plan.waitlist_day()} while bookings are cancelled, for {plan.waitlist_seconds}s"
+    )
+    with (LOGS / "waitlist.log").open("w") as scenario_log:
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,  # DATABASE_URL: the figures are read from the database afterwards
+            stdout=scenario_log,
+            stderr=subprocess.STDOUT,
+            timeout=deadline.left(plan.waitlist_seconds + 120),
+        )
+    meta = _read_json(Path(f"{prefix}_meta.json"))
+    meta["exit_code"] = done.returncode
+    return meta
+
+
 def throttle_rates(env: dict[str, str]) -> dict[str, str] | str:
     """Return the anonymous-API throttle rates the settings give for ``env`` (what a server runs with)."""
     code = (
@@ -918,6 +957,9 @@ def run_all(plan: Plan, deadline: Deadline, out: Path, summary: dict[str, Any]) 
 
         summary["compare"] = run_compare(stack, plan, out, deadline, database_url)
 
+        if database_url:
+            summary["waitlist"] = run_waitlist(env, stack, plan, out, deadline)
+
         summary["hotslot"] = run_hot_phase(None if external else env, stack, plan, out, deadline, token)
 
         # Profiling perturbs what it measures, so it gets a pass of its own: the top slot-fill level
@@ -964,6 +1006,7 @@ def main(argv: list[str] | None = None) -> int:
         "profiled_slotfill*",
         "profile.svg",
         "profile_wall*",
+        "waitlist*",
     ):
         for stale in out.glob(pattern):
             stale.unlink()

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from locustfiles.anatomy import transactions_of
-from locustfiles.common import BookingRecord, classify, loopback_address, percentile, write_records
+from locustfiles.common import (
+    BookingRecord,
+    classify,
+    loopback_address,
+    percentile,
+    two_offers_at_once,
+    write_records,
+)
 from locustfiles.report import build_report, compare_numbers, histogram, summarize_stacks
 
 
@@ -369,3 +376,53 @@ def test_the_day_sources_are_said_from_the_metrics() -> None:
         "60 came from the process's memory and 10 from the shared cache. "
     )
     assert "not counted" in _day_sources({})
+
+
+def test_the_report_gives_the_waitlist_offer_latency_outcomes_and_checks(tmp_path: Path) -> None:
+    waitlist = {
+        "restaurant": "stress-008",
+        "date": "2026-12-16",
+        "window": "19:00-19:15",
+        "waiters": 8,
+        "poll_s": 0.2,
+        "accept_ratio": 0.7,
+        "cancellations": 19,
+        "seconds": 20.1,
+        "commit_to_offer_ms": {"count": 28, "avg": 58.7, "p50": 71.2, "p95": 90.2, "p99": 114.8,
+                               "max": 123.3},
+        "commit_to_accepted_ms": {"count": 19, "avg": 241.2, "p50": 251.1, "p95": 313.2, "p99": 334.3,
+                                  "max": 339.5},
+        "offers_sent": 28,
+        "offer_events": 28,
+        "accepted": 19,
+        "declined": 9,
+        "expired": 0,
+        "open_at_end": 0,
+        "waiting_at_end": 8,
+        "entries_with_two_offers_at_once": [],
+        "integrity": {"ok": True, "violations": {"overlap": 0, "over_capacity": 0}},
+    }  # fmt: skip
+    summary = {"plan": {}, "machine": {"cpus": 2}, "stack": {}, "waitlist": waitlist}
+
+    text = "\n".join(build_report(tmp_path, summary))
+    section = text[text.index("## Waitlist offers") : text.index("## Integrity")]
+
+    assert "| freeing commit → offer ms | 28 | 58.7 | 71.2 | 90.2 | 114.8 | 123.3 |" in section
+    assert "| freeing commit → accepted booking ms | 19 |" in section
+    assert "Offers sent 28: accepted 19, declined 9, expired 0" in section
+    assert "**Entries offered two tables at once: 0** (28 offer events" in section
+    without = "\n".join(build_report(tmp_path, {"plan": {}, "machine": {}, "stack": {}}))
+    assert "## Waitlist offers while tables free up\n\nNot run: not run." in without
+
+
+def test_an_offer_made_while_the_entrys_last_one_is_open_is_caught() -> None:
+    clean = [
+        (1, "waitlist.offered"),
+        (1, "waitlist.declined"),
+        (1, "waitlist.offered"),
+        (2, "waitlist.offered"),
+    ]
+    broken = [(1, "waitlist.offered"), (2, "waitlist.offered"), (1, "waitlist.offered")]
+
+    assert two_offers_at_once(clean) == ([], 3)
+    assert two_offers_at_once(broken) == ([1], 3)

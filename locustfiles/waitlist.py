@@ -43,7 +43,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from locustfiles.client import write_locust_artefacts
-from locustfiles.common import BOOKINGS_PATH, booking_body, slot_grid, summarize
+from locustfiles.common import BOOKINGS_PATH, booking_body, slot_grid, summarize, two_offers_at_once
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SECONDS = 30.0  # the scenario's own ceiling on traffic, whatever it is asked
@@ -196,26 +196,6 @@ def _connect(database_url: str) -> Any:
     from reservex.devstack import connect_params
 
     return psycopg.connect(**connect_params(database_url), autocommit=True)
-
-
-def two_offers_at_once(events: list[tuple[int, str]]) -> tuple[list[int], int]:
-    """Return the entries offered again while an offer was open, and the offers counted.
-
-    ``events`` are (entry id, event type) in commit order: an offer opens; its acceptance,
-    decline or expiry closes it.
-    """
-    overlapping: list[int] = []
-    open_offers: Counter[int] = Counter()
-    offers = 0
-    for entry_id, kind in events:
-        if kind == "waitlist.offered":
-            offers += 1
-            if open_offers[entry_id]:
-                overlapping.append(entry_id)
-            open_offers[entry_id] += 1
-        elif kind in ("waitlist.accepted", "waitlist.declined", "waitlist.expired"):
-            open_offers[entry_id] = 0
-    return overlapping, offers
 
 
 def collect(database_url: str, restaurant: str, local_date: date) -> dict[str, Any]:

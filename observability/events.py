@@ -23,6 +23,7 @@ EVENT_TYPES: dict[str, str] = {
     "booking.cancelled": "A booking was cancelled and its tables freed.",
     "booking.rejected": "A booking could not be seated and was rejected.",
     "booking.status_changed": "Staff moved a booking through its status machine.",
+    "booking.staff_confirmed": "Staff confirmed a booking the no-show rule held for them.",
     "booking.moved": "Staff moved a booking to other tables or another time.",
     "booking.capacity_exceeded": "A booking or hold was refused by the capacity rules.",
     "booking.capacity_shadow_refusal": "Shadow mode admitted what enforcement would have refused.",

@@ -111,12 +111,15 @@ def test_other_restaurants_history_is_ignored(
     assert book(small_restaurant).status == Booking.Status.CONFIRMED
 
 
-def test_staff_confirm_confirms_with_the_held_table(small_restaurant: Restaurant, alice: Any) -> None:
+def test_staff_confirm_confirms_with_the_held_table(
+    small_restaurant: Restaurant, alice: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     rule(small_restaurant, 1)
     no_show(small_restaurant, **GRACE)
     booking = book(small_restaurant)
 
-    confirmed = booking_staff_confirm(booking=booking, actor_id=alice.pk)
+    with django_capture_on_commit_callbacks(execute=True):  # the event is recorded after the commit
+        confirmed = booking_staff_confirm(booking=booking, actor_id=alice.pk)
     again = booking_staff_confirm(booking=booking, actor_id=alice.pk)  # a second click
 
     assert confirmed.status == again.status == Booking.Status.CONFIRMED

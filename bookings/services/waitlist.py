@@ -24,7 +24,7 @@ from bookings.availability import availability_day
 from bookings.config import RestaurantConfig, config_for
 from bookings.errors import CapacityExceeded, DomainError, HoldConflict, SlotUnavailable
 from bookings.locking import busy_means_retry, lock_service_days
-from bookings.models import Booking, GuestMessage, Hold, TableOccupancy, WaitlistEntry
+from bookings.models import Booking, Hold, TableOccupancy, WaitlistEntry
 from bookings.outbox import enqueue_message, enqueue_waitlist_offers
 from bookings.services.holds import hold_place
 from bookings.services.idempotency import (
@@ -361,10 +361,16 @@ def _mark_accepted(entry: WaitlistEntry, booking_id: int, *, now: datetime) -> b
     emit_on_commit(
         "waitlist.accepted", restaurant_id=entry.restaurant_id, booking_id=booking_id, entry_id=entry.pk
     )
-    # The confirmation sweeper may have claimed it already (the booking committed first).
-    _, claimed = GuestMessage.objects.get_or_create(
-        booking_id=booking_id, kind="booking_confirmation", defaults={"queued_at": now}
-    )
+    # The confirmation sweeper may have claimed it already (the booking committed first). A booking
+    # the no-show rule holds for staff is not confirmed yet: the sweeper sends it once staff confirm.
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bookings_guestmessage (booking_id, kind, queued_at)"
+            " SELECT id, %s, %s FROM bookings_booking WHERE id = %s AND status = 'confirmed'"
+            " ON CONFLICT (booking_id, kind) DO NOTHING RETURNING booking_id",
+            ["booking_confirmation", now, booking_id],
+        )
+        claimed = cursor.fetchone() is not None
     if claimed:
         transaction.on_commit(partial(enqueue_message, "booking_confirmation", booking_id))
     metrics.WAITLIST_OFFERS.labels("accepted").inc()

@@ -227,3 +227,39 @@ def test_staff_find_held_bookings_in_admin_and_confirm_or_decline_them(
     second.refresh_from_db()
     assert first.status == Booking.Status.CONFIRMED and tables_of(first)
     assert second.status == Booking.Status.CANCELLED and tables_of(second) == []
+
+
+def test_an_accepted_waitlist_offer_is_held_for_staff_and_confirmed_only_when_they_confirm(
+    one_table_restaurant: Restaurant, alice: Any, monkeypatch: Any
+) -> None:
+    from bookings.models import GuestMessage
+    from bookings.services.reminders import confirmations_queue_due
+    from bookings.services.waitlist_accept import waitlist_accept
+
+    monkeypatch.setattr("bookings.services.reminders.enqueue_message", lambda *a: None)
+    restaurant = rule(one_table_restaurant, 1)
+    no_show(restaurant, **GRACE)
+    entry = waitlist_join(
+        config=config_for(restaurant.pk),
+        request=WaitlistRequest(
+            local_date=evening(19).date(),
+            earliest_time=evening(19).time(),
+            latest_time=evening(19).time(),
+            party_size=2,
+            guest_name="Grace Hopper",
+            source=WaitlistEntry.Source.WIDGET,
+            **GRACE,
+        ),
+    )
+    assert isinstance(entry, WaitlistEntry)
+    assert waitlist_offer_run(restaurant_id=restaurant.pk, local_date=evening(19).date()) == [entry.pk]
+
+    accepted, booking = waitlist_accept(token=entry.token)
+
+    assert accepted.status == WaitlistEntry.Status.ACCEPTED
+    assert booking.status == Booking.Status.PENDING and booking.awaiting_staff
+    assert tables_of(booking) == ["ONLY"]  # the offer's held table, kept for her
+    assert not GuestMessage.objects.filter(booking=booking).exists()  # not told "confirmed" yet
+    assert confirmations_queue_due() == []
+    booking_staff_confirm(booking=booking, actor_id=alice.pk)
+    assert confirmations_queue_due() == [booking.pk]

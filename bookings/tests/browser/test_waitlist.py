@@ -142,6 +142,9 @@ def test_staff_quote_a_walk_in_and_seat_them_from_the_waitlist(
     page.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{entry.pk}"]').click()
     Select(page.find_element(By.NAME, "action")).select_by_value("seat_now")
     page.find_element(By.NAME, "index").click()
+    # The list page still shows the quoted-wait message until the action's answer loads: wait for it
+    # to go, then for the action's own message.
+    wait.until(ec.staleness_of(quoted))
     done = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".messagelist li")))
 
     assert "Seated Walk-in Wendy (party of 2) at T4" in done.text

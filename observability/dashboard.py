@@ -132,6 +132,20 @@ class DashboardData:
     summary: Summary
     taxonomy: list[tuple[str, str, int]]
     restaurants: list[RestaurantRow] = field(default_factory=list)
+    # Waitlist and guest messages over the period: (label, event type, count), in GUEST_EVENTS order.
+    guests: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+# What the waitlist and the guest messages did, read from their events (observability/events.py).
+GUEST_EVENTS: tuple[tuple[str, str], ...] = (
+    ("Joined a waitlist", "waitlist.joined"),
+    ("Offers made", "waitlist.offered"),
+    ("Offers accepted", "waitlist.accepted"),
+    ("Offers declined", "waitlist.declined"),
+    ("Offers expired", "waitlist.expired"),
+    ("Messages sent", "message.sent"),
+    ("Guests confirmed coming", "booking.guest_confirmed"),
+)
 
 
 _ATTEMPT_AGGREGATES: dict[str, Any] = {
@@ -161,6 +175,16 @@ def _exhausted(window: Window, restaurant_ids: Sequence[int] | None) -> QuerySet
     if restaurant_ids is not None:
         queryset = queryset.filter(restaurant_id__in=list(restaurant_ids))
     return queryset.order_by()
+
+
+def _guest_events(window: Window, restaurant_ids: Sequence[int] | None) -> list[tuple[str, str, int]]:
+    queryset = ObservabilityEvent.objects.filter(
+        type__in=[kind for _, kind in GUEST_EVENTS], created_at__gte=window.start, created_at__lt=window.end
+    )
+    if restaurant_ids is not None:
+        queryset = queryset.filter(restaurant_id__in=list(restaurant_ids))
+    counts = dict(queryset.order_by().values("type").annotate(n=Count("id")).values_list("type", "n"))
+    return [(label, kind, counts.get(kind, 0)) for label, kind in GUEST_EVENTS]
 
 
 def _rows(queryset: Any) -> list[dict[str, Any]]:
@@ -239,4 +263,5 @@ def dashboard_data(
         summary=summary,
         taxonomy=taxonomy,
         restaurants=restaurants,
+        guests=_guest_events(window, restaurant_ids),
     )

@@ -87,11 +87,31 @@ class TestNumbers:
         # The repeated 01:00 of the autumn change is one bucket, as date_trunc in local time sees it.
         assert len(Window.ending_on(date(2030, 10, 27), "day", london).hours()) == 24
 
+    def test_it_counts_the_waitlist_and_guest_messages_of_the_scope(self) -> None:
+        event(1, 12, "waitlist.joined")
+        event(1, 13, "waitlist.joined")
+        event(1, 13, "waitlist.offered")
+        event(1, 14, "waitlist.accepted")
+        event(1, 14, "message.sent")
+        event(2, 14, "waitlist.joined")  # another restaurant: out of scope below
+
+        guests = dashboard_data(Window.ending_on(DAY, "day", UTC_ZONE), [1]).guests
+
+        assert {kind: count for _, kind, count in guests} == {
+            "waitlist.joined": 2,
+            "waitlist.offered": 1,
+            "waitlist.accepted": 1,
+            "waitlist.declined": 0,
+            "waitlist.expired": 0,
+            "message.sent": 1,
+            "booking.guest_confirmed": 0,
+        }
+
     def test_it_stays_a_fixed_number_of_queries(self, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
         for hour in range(24):
             for n in range(5):
                 attempt(1 + n % 3, hour, "assigned", 10 + n, booking_id=n)
-        with django_assert_max_num_queries(7):
+        with django_assert_max_num_queries(8):  # 7 for allocation, 1 for the waitlist and messages
             dashboard_data(Window.ending_on(DAY, "week", UTC_ZONE), None)
 
 

@@ -31,7 +31,7 @@ from bookings.services.changes import booking_cancel, booking_move, booking_set_
 from bookings.services.create import BookingOutcome, booking_submit
 from bookings.services.holds import hold_create, hold_release
 from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
-from bookings.services.staff import booking_staff_create, walk_in_start
+from bookings.services.staff import booking_staff_create, staff_booking_request
 from bookings.slots import local_datetime
 from observability import metrics
 from observability.models import AllocationAttempt
@@ -466,21 +466,10 @@ class StaffDayView(StaffView):
         key = _idempotency_key(request)
         data = _valid(s.StaffBookingIn, request.data)
         config = config_at(restaurant.pk, restaurant.config_version)
-        if data["walk_in"]:
-            starts_at = walk_in_start(config, now=timezone.now())
-        else:
-            starts_at = local_datetime(restaurant, data["date"], data["time"])
         result = booking_staff_create(
             config=config,
-            request=BookingRequest(
-                party_size=data["party_size"],
-                starts_at=starts_at,
-                guest_name=data["guest_name"],
-                guest_email=data["guest_email"],
-                guest_phone=data["guest_phone"],
-                notes=data["notes"],
-                walk_in=data["walk_in"],
-                table_labels=tuple(data["tables"]),
+            request=staff_booking_request(
+                config, data, walk_in=data["walk_in"], tables=data["tables"], now=timezone.now()
             ),
             actor_id=self.actor(request),
             override=data["override"],

@@ -8,8 +8,10 @@ allows it; the override is recorded on the booking and as an event naming who pl
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, time
+from typing import Any
 
 import flags
 from bookings.availability import add_alternatives
@@ -48,6 +50,28 @@ def walk_in_start(config: RestaurantConfig, *, now: datetime) -> datetime:
         f"Walk-ins are seated during service, from opening to last seating ({hours} today)."
         if hours
         else "The restaurant has no service today, so it cannot seat a walk-in."
+    )
+
+
+def staff_booking_request(
+    config: RestaurantConfig, data: Mapping[str, Any], *, walk_in: bool, tables: Sequence[str], now: datetime
+) -> BookingRequest:
+    """Return what staff asked for (the API's or the admin form's cleaned data) as a BookingRequest:
+    a walk-in starts in the slot it arrived in, a phone booking at the date and time given."""
+    starts_at = (
+        walk_in_start(config, now=now)
+        if walk_in
+        else local_datetime(config.restaurant, data["date"], data["time"])
+    )
+    return BookingRequest(
+        party_size=data["party_size"],
+        starts_at=starts_at,
+        guest_name=data["guest_name"],
+        guest_email=data["guest_email"],
+        guest_phone=data["guest_phone"],
+        notes=data["notes"],
+        walk_in=walk_in,
+        table_labels=tuple(tables),
     )
 
 

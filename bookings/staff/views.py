@@ -26,11 +26,10 @@ from bookings.config import config_for
 from bookings.errors import CapacityExceeded, DomainError
 from bookings.models import Booking, Restaurant
 from bookings.selectors import tables_by_booking
-from bookings.services.admission import BookingRequest
 from bookings.services.changes import booking_cancel, booking_move, booking_set_status
 from bookings.services.create import CAPACITY_REASONS
 from bookings.services.idempotency import IdempotencyRequest, StoredResponse, request_fingerprint
-from bookings.services.staff import booking_staff_create, walk_in_start
+from bookings.services.staff import booking_staff_create, staff_booking_request
 from bookings.services.staff_confirm import booking_staff_confirm, booking_staff_decline
 from bookings.slots import local_datetime
 from bookings.staff import presenters, selectors
@@ -447,22 +446,10 @@ class StaffPages:
         user_id = request.user.pk
         assert user_id is not None  # admin_view let only signed-in staff through
         try:
-            starts_at = (
-                walk_in_start(config, now=timezone.now())
-                if form.walk_in
-                else local_datetime(restaurant, data["date"], data["time"])
-            )
             result = booking_staff_create(
                 config=config,
-                request=BookingRequest(
-                    party_size=data["party_size"],
-                    starts_at=starts_at,
-                    guest_name=data["guest_name"],
-                    guest_email=data["guest_email"],
-                    guest_phone=data["guest_phone"],
-                    notes=data["notes"],
-                    walk_in=form.walk_in,
-                    table_labels=tuple(sorted(data["tables"])),
+                request=staff_booking_request(
+                    config, data, walk_in=form.walk_in, tables=sorted(data["tables"]), now=timezone.now()
                 ),
                 actor_id=int(user_id),
                 override=override,

@@ -46,6 +46,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -351,19 +352,26 @@ def _http_json(method: str, url: str, body: dict[str, Any] | None = None, **head
 
 
 def warm_up(url: str, plan: Plan, day: str | None = None) -> None:
-    """Pay first-request costs (imports, connection pools) outside the measurements."""
+    """Pay first-request costs (connection pools, configuration and day caches) outside the
+    measurements, in every worker: the requests go out together, so each worker takes some."""
     day = day or plan.anatomy_day()
-    for i, slot in enumerate(["17:00", "17:15", "17:30", "17:45", "18:00", "18:15"]):
+    slots = ["17:00", "17:15", "17:30", "17:45", "18:00", "18:15"]
+
+    def visit(i: int) -> None:
         _http_json(
             "GET", f"{url}/api/v1/restaurants/{plan.hot_restaurant}/availability?date={day}&party_size=2"
         )
         body = booking_body(
             restaurant="stress-008",
             local_date=datetime.fromisoformat(day).date(),
-            local_time=datetime.strptime(slot, "%H:%M").time(),
+            local_time=datetime.strptime(slots[i % len(slots)], "%H:%M").time(),
             party_size=2 + i % 3,
         )
         _http_json("POST", f"{url}/api/v1/bookings", body, **{"Idempotency-Key": secrets.token_hex(16)})
+
+    threads = plan.web_workers * plan.web_threads
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(visit, range(2 * threads)))
 
 
 # --- metrics ---------------------------------------------------------------------------------------

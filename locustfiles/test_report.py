@@ -17,6 +17,7 @@ from locustfiles.common import (
     write_records,
 )
 from locustfiles.report import build_report, compare_numbers, histogram, summarize_stacks
+from locustfiles.run import keep_median_burst
 
 
 def _record(**fields: object) -> BookingRecord:
@@ -234,7 +235,7 @@ def test_the_report_compares_reservex_with_the_reference_and_reports_the_burst(t
     assert "the last after 2.5 s" in targets and "0 429," in targets  # the hot-slot row: met
     assert "| **met** |" in targets.split("hot slot, 10 concurrent")[1].split("\n")[0]
     assert "**The hot slot runs at the production throttle setting**" in text
-    assert "anon_ip 300/min" in text and "**429 answers: 0**" in text and "(10 distinct, 127.2.x.y)" in text
+    assert "anon_ip 300/min" in text and "**429 answers: 0**" in text and "(10 distinct, 127.N.x.y)" in text
     assert "**ReserveX 2.5 s; do-nothing server under the same client 0.8 s**" in text
 
 
@@ -426,3 +427,59 @@ def test_an_offer_made_while_the_entrys_last_one_is_open_is_caught() -> None:
 
     assert two_offers_at_once(clean) == ([], 3)
     assert two_offers_at_once(broken) == ([1], 3)
+
+
+def _burst(date: str, last: float, statuses: dict[str, int] | None = None) -> dict[str, object]:
+    return {"date": date, "checks": {"last_answer_s": last, "statuses": statuses or {"201": 3, "409": 7},
+                                     "throttled": 0, "tables_given_twice": []}}  # fmt: skip
+
+
+def test_the_median_burst_is_kept_and_described_with_every_bursts_figures(tmp_path: Path) -> None:
+    for n in (1, 2, 3):
+        (tmp_path / f"hotslot_{n}_meta.json").write_text("{}")
+        (tmp_path / f"hotslot_{n}_bookings.jsonl").write_text(f"burst {n}\n")
+        (tmp_path / f"hotslot_{n}.html").write_text(f"burst {n}")
+    bursts = [_burst("2026-12-13", 3.4), _burst("2026-12-17", 2.6, {"201": 3, "409": 6, "503": 1}),
+              _burst("2026-12-18", 2.9)]  # fmt: skip
+
+    kept = keep_median_burst(bursts, tmp_path)
+
+    assert kept["date"] == "2026-12-18"  # 2.6, 2.9, 3.4: the middle one
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "hotslot.html", "hotslot_bookings.jsonl", "hotslot_meta.json"
+    ]  # fmt: skip
+    assert (tmp_path / "hotslot_bookings.jsonl").read_text() == "burst 3\n"
+    assert [b["server_errors"] for b in kept["bursts"]] == [0, 1, 0]
+    assert [b["described"] for b in kept["bursts"]] == [False, False, True]
+
+
+@pytest.mark.parametrize(("statuses", "verdict"), [({"201": 3, "409": 7}, "met"), ({"503": 1}, "missed")])
+def test_the_hot_slot_verdict_holds_only_if_every_burst_was_clean(
+    tmp_path: Path, statuses: dict[str, int], verdict: str
+) -> None:
+    hot = [
+        _record(scenario="hotslot", seq=i, http_status=201 if i < 3 else 409,
+                final_status="confirmed" if i < 3 else "", error_code="" if i < 3 else "CAPACITY_EXCEEDED",
+                submit_ms=900.0, answered_s=2.5, source=loopback_address(i),
+                reason="confirmed" if i < 3 else "capacity_exceeded")
+        for i in range(10)
+    ]  # fmt: skip
+    write_records(tmp_path / "hotslot_bookings.jsonl", hot)
+    bursts = [_burst("2026-12-13", 2.5), _burst("2026-12-17", 2.2, statuses), _burst("2026-12-18", 2.8)]
+    described = keep_median_burst(bursts, tmp_path)
+    described["checks"] = {**described["checks"], "unanswered": 0, "distinct_sources": 10}
+    summary = {
+        "plan": {"widget_users": 16, "hot_users": 10},
+        "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
+        "stack": {"started_here": True},
+        "hotslot": {**described, "restaurant": "stress-004", "jobs": 10, "wall_s": 4.0,
+                    "production_throttles": True},
+        "integrity_after": {"ok": True, "violations": {"overlap": 0, "over_capacity": 0}},
+    }  # fmt: skip
+
+    text = "\n".join(build_report(tmp_path, summary))
+
+    row = text.split("hot slot, 10 concurrent")[1].split("\n")[0]
+    assert "the last after 2.5 s (median of 3 bursts: 2.2, 2.5, 2.8 s)" in row
+    assert f"| **{verdict}** |" in row
+    assert "The burst was fired 3 times" in text and "2026-12-17: last answer after 2.2 s" in text

@@ -205,11 +205,17 @@ def cached_day(
     *,
     now: datetime,
     flag_values: Mapping[str, Any],
+    memory_only: bool = False,
 ) -> list[SlotAvailability] | None:
-    """Return the day's answer if one is cached for exactly these versions and still valid."""
+    """Return the day's answer if one is cached for exactly these versions and still valid.
+
+    With ``memory_only``, only this process's recent days are looked at (no Redis round trip).
+    """
     key = _day_key(versions, local_date, party_size, flag_values)
     entry = recent_days.get(key)
     source = "memory"
+    if entry is None and memory_only:
+        return None
     if entry is None:
         try:
             entry = cache.get(key)
@@ -246,9 +252,12 @@ def availability_day_cached(
         return slots
     key = _day_key(versions, local_date, party_size, flag_values)
     # One computation per key and process at a time: in a burst the other threads wait for it
-    # and read the result instead of all computing the same day.
+    # and read the result from memory instead of all computing the same day. The shared cache was
+    # looked at just above; asking it again would cost every miss a second Redis round trip.
     with _COMPUTING[hash(key) % len(_COMPUTING)]:
-        slots = cached_day(versions, local_date, party_size, now=now, flag_values=flag_values)
+        slots = cached_day(
+            versions, local_date, party_size, now=now, flag_values=flag_values, memory_only=True
+        )
         if slots is not None:
             return slots
         slots, valid_until = _compute_day(config, local_date, party_size, now=now, flag_values=flag_values)

@@ -102,3 +102,27 @@ def test_where_each_day_answer_came_from_is_counted(one_table_restaurant: Restau
         "memory": 1,
         "shared": 1,
     }
+
+
+def test_a_miss_asks_redis_once_and_stores_once(
+    one_table_restaurant: Restaurant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = evening().date()
+    versions = restaurant_versions(one_table_restaurant.slug, day)
+    assert versions is not None
+    flag_values = flags.get_all(one_table_restaurant)
+    _forget_shared_cache()
+    recent_days.clear()
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    commands: list[str] = []
+    execute = client.execute_command
+
+    def counting(*args: object, **options: object) -> object:
+        commands.append(str(args[0]).upper())
+        return execute(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", counting)
+
+    availability_day_cached(versions, day, 2, now=timezone.now(), flag_values=flag_values)
+
+    assert commands == ["GET", "SET"]

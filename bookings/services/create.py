@@ -110,7 +110,17 @@ def refuse_if_known_full(
     """
     if versions.key_used:
         return
-    day = cached_day(versions, local_date, request.party_size, now=timezone.now(), flag_values=flag_values)
+    # From this process's memory only: the shared cache would cost every booking a Redis round trip,
+    # and most bookings follow a write that moved the day's version, so it would miss. A burst
+    # computes the day once per process (its first refusal's alternatives) and then hits memory.
+    day = cached_day(
+        versions,
+        local_date,
+        request.party_size,
+        now=timezone.now(),
+        flag_values=flag_values,
+        memory_only=True,
+    )
     slot = next((s for s in day or () if s.time == local_time), None)
     if day is None or slot is None or slot.available or slot.reason not in CAPACITY_REASONS | TABLE_REASONS:
         return

@@ -196,3 +196,25 @@ def test_availability_from_the_cache_is_one_statement(
 
     assert again.status_code == 200 and again.json() == first.json()
     assert len(cost.statements) == 1, "\n".join(cost.statements)
+
+
+def test_a_booking_makes_one_redis_round_trip_the_throttles(
+    api: APIClient, small_restaurant: Restaurant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.connection import AbstractConnection
+
+    _warm(api, small_restaurant)
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+    response = post_booking(api, booking_body(small_restaurant.slug, hour=19))
+
+    assert response.status_code == 201, response.json()
+    assert len(sent) == 1, sent
+    assert b"INCR" in sent[0] and b"EXPIRE" in sent[0]  # the throttles' pipeline

@@ -192,7 +192,8 @@ def test_the_comparison_pairs_rounds_and_takes_medians_and_spreads() -> None:
     assert compare_numbers({"rounds": [_round("reservex", 1, 30.0, 800.0, 48.0, 16.0)]}) is None
 
 
-def test_the_report_compares_reservex_with_the_reference_and_reports_the_burst(tmp_path: Path) -> None:
+def _write_burst_records(out: Path) -> None:
+    """Ten guests of a burst, each from its own address: three booked, seven refused, after 2.5 s."""
     hot = [
         _record(scenario="hotslot", seq=i, http_status=201 if i < 3 else 409,
                 final_status="confirmed" if i < 3 else "", error_code="" if i < 3 else "CAPACITY_EXCEEDED",
@@ -200,7 +201,11 @@ def test_the_report_compares_reservex_with_the_reference_and_reports_the_burst(t
                 reason="confirmed" if i < 3 else "capacity_exceeded")
         for i in range(10)
     ]  # fmt: skip
-    write_records(tmp_path / "hotslot_bookings.jsonl", hot)
+    write_records(out / "hotslot_bookings.jsonl", hot)
+
+
+def test_the_report_compares_reservex_with_the_reference_and_reports_the_burst(tmp_path: Path) -> None:
+    _write_burst_records(tmp_path)
     summary = {
         "plan": {"widget_users": 16, "hot_users": 10, "compare_users": 16, "compare_rounds": 3},
         "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
@@ -457,14 +462,7 @@ def test_the_median_burst_is_kept_and_described_with_every_bursts_figures(tmp_pa
 def test_the_hot_slot_verdict_holds_only_if_every_burst_was_clean(
     tmp_path: Path, statuses: dict[str, int], verdict: str
 ) -> None:
-    hot = [
-        _record(scenario="hotslot", seq=i, http_status=201 if i < 3 else 409,
-                final_status="confirmed" if i < 3 else "", error_code="" if i < 3 else "CAPACITY_EXCEEDED",
-                submit_ms=900.0, answered_s=2.5, source=loopback_address(i),
-                reason="confirmed" if i < 3 else "capacity_exceeded")
-        for i in range(10)
-    ]  # fmt: skip
-    write_records(tmp_path / "hotslot_bookings.jsonl", hot)
+    _write_burst_records(tmp_path)
     bursts = [_burst("2026-12-13", 2.5), _burst("2026-12-17", 2.2, statuses), _burst("2026-12-18", 2.8)]
     described = keep_median_burst(bursts, tmp_path)
     described["checks"] = {**described["checks"], "unanswered": 0, "distinct_sources": 10}

@@ -550,13 +550,18 @@ class TableOccupancy(models.Model):
         verbose_name_plural = "table occupancies"
         indexes = [models.Index(fields=["restaurant", "kind"], name="occupancy_restaurant_kind")]
         constraints = [
-            # int8range(table_id, table_id, '[]') turns equality into overlap, which GiST supports
-            # without the btree_gist extension; the table term comes first because it is the most
-            # selective and makes the index build and checks fast.
+            # int8range(x, x, '[]') turns equality into overlap, which GiST supports without the
+            # btree_gist extension. The restaurant term adds nothing to the rule (a table belongs to
+            # one restaurant) but leads the index, so a restaurant's windows around a time are
+            # found without visiting every other restaurant's (bookings/snapshots.py); decision 0001.
             ExclusionConstraint(
                 name="occupancy_no_overlap",
                 index_type="gist",
                 expressions=[
+                    (
+                        Func(F("restaurant_id"), F("restaurant_id"), Value("[]"), function="int8range"),
+                        RangeOperators.OVERLAPS,
+                    ),
                     (
                         Func(F("table_id"), F("table_id"), Value("[]"), function="int8range"),
                         RangeOperators.OVERLAPS,

@@ -228,9 +228,9 @@ _DAY_STATE_WINDOWS_SQL = """
 UNION ALL
 SELECT 'o', table_id, lower(during), upper(during), NULL, expires_at, kind
   FROM bookings_tableoccupancy
- WHERE restaurant_id = %(rid)s AND released_at IS NULL
-   AND during && tstzrange(%(wide_start)s, %(wide_end)s, '[)')
-"""
+ WHERE int8range(restaurant_id, restaurant_id, '[]') && int8range(%(rid)s, %(rid)s, '[]')
+   AND released_at IS NULL AND during && tstzrange(%(wide_start)s, %(wide_end)s, '[)')
+"""  # the restaurant term as occupancy_no_overlap's index has it, so that index finds the rows
 
 
 def _overlaps(start: datetime, end: datetime, other_start: datetime, other_end: datetime) -> bool:

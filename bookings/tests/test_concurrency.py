@@ -26,7 +26,7 @@ from bookings.services import planning
 from bookings.services.admission import booking_admit
 from bookings.services.allocation import booking_allocate
 from bookings.tests.factories import RestaurantFactory, TableFactory, open_every_day
-from bookings.tests.helpers import evening
+from bookings.tests.helpers import evening, restore_no_overlap_constraint
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -117,11 +117,7 @@ def test_control_without_lock_or_constraint_tables_are_double_booked(
         assert TableOccupancy.objects.active().count() > 1
     finally:
         TableOccupancy.objects.all().delete()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "ALTER TABLE bookings_tableoccupancy ADD CONSTRAINT occupancy_no_overlap EXCLUDE USING gist "
-                "(int8range(table_id, table_id, '[]') WITH &&, during WITH &&) WHERE (released_at IS NULL)"
-            )
+        restore_no_overlap_constraint()
 
 
 def test_without_the_lock_the_constraint_still_prevents_double_booking(

@@ -13,7 +13,7 @@ from psycopg.types.range import Range
 from bookings.integrity import check_integrity
 from bookings.models import Booking, CapacityRule, Restaurant, TableOccupancy
 from bookings.services.admission import booking_admit
-from bookings.tests.helpers import evening
+from bookings.tests.helpers import evening, restore_no_overlap_constraint
 
 
 def report(**kwargs):  # type: ignore[no-untyped-def]
@@ -95,11 +95,7 @@ def test_it_reports_overlaps_when_the_constraint_is_gone(small_restaurant: Resta
         assert any("missing" in v for v in found) and any("overlap" in v for v in found)
     finally:
         TableOccupancy.objects.all().delete()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "ALTER TABLE bookings_tableoccupancy ADD CONSTRAINT occupancy_no_overlap EXCLUDE USING gist "
-                "(int8range(table_id, table_id, '[]') WITH &&, during WITH &&) WHERE (released_at IS NULL)"
-            )
+        restore_no_overlap_constraint()
 
 
 def test_the_command_exits_non_zero_on_a_violation(small_restaurant: Restaurant, capsys) -> None:  # type: ignore[no-untyped-def]

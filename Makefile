@@ -39,7 +39,7 @@ bench: $(INSTALLED)
 
 # Seed a fresh reservex_load database, serve it like production (gunicorn gthread + Celery, DEBUG off,
 # throttles raised), check integrity, run the Locust scenarios against 127.0.0.1, check again and
-# write docs/load/REPORT.md. About 3 minutes; LOADTEST_URL=http://127.0.0.1:PORT uses a running stack.
+# write docs/load/REPORT.md. About 4 minutes; LOADTEST_URL=http://127.0.0.1:PORT uses a running stack.
 loadtest: $(INSTALLED)
 	$(PY) -m locustfiles.run
 

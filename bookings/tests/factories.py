@@ -87,3 +87,15 @@ def open_every_day(restaurant: Restaurant, **rule: Any) -> None:
     for weekday in range(7):
         period = ServicePeriodFactory(restaurant=restaurant, weekday=weekday)
         CapacityRuleFactory(period=period, **rule)
+
+
+def two_fours_restaurant(slug: str) -> Restaurant:
+    """Open every day with two four-tops that join (F1+F2: the only place for six) and two two-tops."""
+    restaurant = RestaurantFactory(slug=slug, name="Two Fours")
+    open_every_day(restaurant)
+    f1 = TableFactory(restaurant=restaurant, label="F1", max_party=4)
+    f2 = TableFactory(restaurant=restaurant, label="F2", max_party=4)
+    TableFactory(restaurant=restaurant, label="C1", max_party=2)
+    TableFactory(restaurant=restaurant, label="C2", max_party=2)
+    adjacency(f1, f2)
+    return restaurant

@@ -19,7 +19,7 @@ from bookings.services.changes import booking_cancel, booking_move, booking_set_
 from bookings.services.holds import hold_create
 from bookings.services.reseating import service_day_tidy
 from bookings.tests.api.conftest import booking_body, post_booking
-from bookings.tests.factories import RestaurantFactory, TableFactory, UserFactory, adjacency, open_every_day
+from bookings.tests.factories import UserFactory, two_fours_restaurant
 from bookings.tests.helpers import evening, tables_of
 from observability import metrics
 from observability.models import ObservabilityEvent
@@ -33,14 +33,7 @@ HALF_PAST = evening(19, 30)
 @pytest.fixture
 def two_fours(db: None) -> Restaurant:
     """Two four-tops that join (F1+F2: the only place for six) and two two-tops."""
-    restaurant = RestaurantFactory(slug="two-fours", name="Two Fours")
-    open_every_day(restaurant)
-    f1 = TableFactory(restaurant=restaurant, label="F1", max_party=4)
-    f2 = TableFactory(restaurant=restaurant, label="F2", max_party=4)
-    TableFactory(restaurant=restaurant, label="C1", max_party=2)
-    TableFactory(restaurant=restaurant, label="C2", max_party=2)
-    adjacency(f1, f2)
-    return restaurant
+    return two_fours_restaurant("two-fours")
 
 
 def book(restaurant: Restaurant, party: int, starts_at: Any = SEVEN, **kwargs: Any) -> Booking:

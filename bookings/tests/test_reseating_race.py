@@ -19,7 +19,7 @@ from bookings.models import Booking, Restaurant
 from bookings.services.admission import booking_admit
 from bookings.services.changes import booking_cancel
 from bookings.tasks import tidy_service_day
-from bookings.tests.factories import RestaurantFactory, TableFactory, adjacency, open_every_day
+from bookings.tests.factories import two_fours_restaurant
 from bookings.tests.helpers import evening, tables_of
 from observability import metrics
 
@@ -31,13 +31,7 @@ HALF_PAST = evening(19, 30)
 
 @pytest.fixture
 def couples_on_the_fours(db: None) -> tuple[Restaurant, list[Booking]]:
-    restaurant = RestaurantFactory(slug="two-fours-race", name="Two Fours")
-    open_every_day(restaurant)
-    f1 = TableFactory(restaurant=restaurant, label="F1", max_party=4)
-    f2 = TableFactory(restaurant=restaurant, label="F2", max_party=4)
-    TableFactory(restaurant=restaurant, label="C1", max_party=2)
-    TableFactory(restaurant=restaurant, label="C2", max_party=2)
-    adjacency(f1, f2)
+    restaurant = two_fours_restaurant("two-fours-race")
     early = [book(restaurant, 2, SEVEN) for _ in range(2)]
     couples = [book(restaurant, 2, SEVEN) for _ in range(2)]
     for booking in early:

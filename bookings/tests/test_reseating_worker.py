@@ -15,7 +15,7 @@ from bookings.models import Booking, Restaurant
 from bookings.services.admission import booking_admit
 from bookings.services.changes import booking_cancel
 from bookings.tasks import tidy_service_day
-from bookings.tests.factories import RestaurantFactory, TableFactory, adjacency, open_every_day
+from bookings.tests.factories import two_fours_restaurant
 from bookings.tests.helpers import evening, tables_of
 from bookings.tests.processes import (
     Stack,
@@ -31,14 +31,7 @@ SEVEN = evening(19, 0)
 
 @pytest.fixture
 def two_fours(db: None) -> Restaurant:
-    restaurant = RestaurantFactory(slug="two-fours-worker", name="Two Fours")
-    open_every_day(restaurant)
-    f1 = TableFactory(restaurant=restaurant, label="F1", max_party=4)
-    f2 = TableFactory(restaurant=restaurant, label="F2", max_party=4)
-    TableFactory(restaurant=restaurant, label="C1", max_party=2)
-    TableFactory(restaurant=restaurant, label="C2", max_party=2)
-    adjacency(f1, f2)
-    return restaurant
+    return two_fours_restaurant("two-fours-worker")
 
 
 def book(restaurant: Restaurant, party: int) -> Booking:

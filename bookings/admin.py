@@ -7,6 +7,7 @@ the floor plan, from which bookings are moved, assigned and marked through booki
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from itertools import combinations
 from typing import Any
 from urllib.parse import urlencode
@@ -232,25 +233,39 @@ class TableAdjacencyAdmin(RestaurantScopedAdmin):
     list_filter = ["restaurant"]
 
 
+def _apply_to_each(
+    modeladmin: BookingAdmin,
+    request: HttpRequest,
+    bookings: QuerySet[Booking],
+    apply: Callable[[Booking, int], None],
+    done: str,
+) -> None:
+    """Apply a change to each selected booking; say how many changed and why any was refused."""
+    changed, refused = 0, []
+    actor = int(request.user.pk or 0)
+    for booking in bookings:
+        try:
+            apply(booking, actor)
+            changed += 1
+        except DomainError as exc:
+            refused.append(f"{booking.guest_name}: {exc.message}")
+    if changed:
+        modeladmin.message_user(request, f"{changed} booking(s) {done}.", messages.SUCCESS)
+    for text in refused:
+        modeladmin.message_user(request, text, messages.ERROR)
+
+
 def _booking_action(status: str, done: str) -> Any:
     """Build a changelist action that moves the selected bookings along their status machine."""
 
+    def move(booking: Booking, actor_id: int) -> None:
+        if status == Booking.Status.CANCELLED:
+            booking_cancel(booking=booking)
+        else:
+            booking_set_status(booking=booking, status=status, actor_id=actor_id)
+
     def action(modeladmin: BookingAdmin, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
-        changed, refused = 0, []
-        actor = int(request.user.pk or 0)
-        for booking in queryset.select_related("restaurant"):
-            try:
-                if status == Booking.Status.CANCELLED:
-                    booking_cancel(booking=booking)
-                else:
-                    booking_set_status(booking=booking, status=status, actor_id=actor)
-                changed += 1
-            except DomainError as exc:
-                refused.append(f"{booking.guest_name}: {exc.message}")
-        if changed:
-            modeladmin.message_user(request, f"{changed} booking(s) {done}.", messages.SUCCESS)
-        for text in refused:
-            modeladmin.message_user(request, text, messages.ERROR)
+        _apply_to_each(modeladmin, request, queryset.select_related("restaurant"), move, done)
 
     action.__name__ = f"mark_{status}"
     return admin.action(
@@ -264,18 +279,11 @@ def _booking_action(status: str, done: str) -> Any:
 def _staff_decision(decide: Any, done: str, description: str) -> Any:
     """Build a changelist action that confirms or declines bookings the no-show rule held."""
 
+    def apply(booking: Booking, actor_id: int) -> None:
+        decide(booking=booking, actor_id=actor_id)
+
     def action(modeladmin: BookingAdmin, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
-        changed, refused = 0, []
-        for booking in queryset:
-            try:
-                decide(booking=booking, actor_id=int(request.user.pk or 0))
-                changed += 1
-            except DomainError as exc:
-                refused.append(f"{booking.guest_name}: {exc.message}")
-        if changed:
-            modeladmin.message_user(request, f"{changed} booking(s) {done}.", messages.SUCCESS)
-        for text in refused:
-            modeladmin.message_user(request, text, messages.ERROR)
+        _apply_to_each(modeladmin, request, queryset, apply, done)
 
     action.__name__ = f"staff_{decide.__name__.rsplit('_', 1)[-1]}"
     return admin.action(description=description, permissions=["change"])(action)

@@ -38,6 +38,14 @@ def use_bench_database(name: str = BENCH_DB) -> None:
     django.setup()
 
 
+def append_section(path: str, lines: list[str]) -> None:
+    """Print a benchmark's section and append it to the markdown file at ``path``."""
+    text = "\n".join(lines)
+    print(text)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -132,10 +140,7 @@ def main() -> int:
         "Reproduce: `make bench`.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    with open(args.out, "a", encoding="utf-8") as handle:
-        handle.write(text)
+    append_section(args.out, lines)
     return 0
 
 

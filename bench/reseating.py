@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
-from bench.availability import percentile, use_bench_database
+from bench.availability import append_section, percentile, use_bench_database
 from bench.planner import draw_party
 
 BENCH_DB = "reservex_bench_reseat"
@@ -167,10 +167,7 @@ def main() -> int:
         f"{'met' if searched and p99 <= 25 else 'missed'} ({p99:.1f} ms). Reproduce: `make bench`.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    with open(args.out, "a", encoding="utf-8") as handle:
-        handle.write(text)
+    append_section(args.out, lines)
     return 0
 
 

@@ -123,6 +123,23 @@ def burst_checks(records: list[BookingRecord]) -> dict[str, object]:
     }
 
 
+def burst_state(
+    restaurant: str, local_date: date, local_time: clock_time, users: int, seed: int, post_job_timeout: float
+) -> FillState:
+    """Return the burst's jobs: one booking of the slot per guest, party sizes drawn from ``seed``."""
+    rng = random.Random(seed)
+    jobs = [Job(seq=i, local_time=local_time, party_size=pick_party(rng)) for i in range(users)]
+    return FillState(
+        scenario="hotslot",
+        restaurant=restaurant,
+        local_date=local_date,
+        level=users,
+        post_job_timeout=post_job_timeout,
+        jobs=deque(jobs),
+        total=len(jobs),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m locustfiles.hotslot", description=__doc__)
     parser.add_argument("--host", required=True)
@@ -143,17 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.source_network and not re.fullmatch(r"127\.\d{1,3}", args.source_network):
         parser.error("--source-network must be a loopback network 127.N")
     HotSlotUser.source_network = args.source_network
-    rng = random.Random(args.seed)
-    jobs = [Job(seq=i, local_time=args.time, party_size=pick_party(rng)) for i in range(args.users)]
-    state = FillState(
-        scenario="hotslot",
-        restaurant=args.restaurant,
-        local_date=args.date,
-        level=args.users,
-        post_job_timeout=args.post_job_timeout,
-        jobs=deque(jobs),
-        total=len(jobs),
-    )
+    state = burst_state(args.restaurant, args.date, args.time, args.users, args.seed, args.post_job_timeout)
     GO.clear()
     meta = run(
         host=args.host,

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-from collections import Counter, deque
+from collections import Counter
 from datetime import date
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from locustfiles.common import pick_party
-from locustfiles.hotslot import GO, HotSlotUser, burst_checks
-from locustfiles.slotfill import FillState, Job, run
+from locustfiles.hotslot import GO, HotSlotUser, burst_checks, burst_state
+from locustfiles.slotfill import run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,17 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             super().__init__(environment)
 
     HotSlotUser.source_network = "127.2"
-    rng = random.Random(args.seed)
-    jobs = [Job(seq=i, local_time=args.time, party_size=pick_party(rng)) for i in range(args.users)]
-    state = FillState(
-        scenario="hotslot",
-        restaurant=args.restaurant,
-        local_date=args.date,
-        level=args.users,
-        post_job_timeout=60.0,
-        jobs=deque(jobs),
-        total=len(jobs),
-    )
+    state = burst_state(args.restaurant, args.date, args.time, args.users, args.seed, post_job_timeout=60.0)
     GO.clear()
     meta = run(
         host=hosts[0],

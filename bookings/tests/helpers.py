@@ -27,3 +27,26 @@ def restore_no_overlap_constraint() -> None:
     constraint = next(c for c in TableOccupancy._meta.constraints if c.name == "occupancy_no_overlap")
     with connection.schema_editor() as editor:
         editor.add_constraint(TableOccupancy, constraint)
+
+
+def join_waitlist(restaurant: Any, name: str = "Ada Lovelace", party: int = 2, **extra: Any) -> Any:
+    """Put a guest on the waitlist for 19:00 a week ahead (``earliest``/``latest`` widen the window)."""
+    from bookings.config import config_for
+    from bookings.models import WaitlistEntry
+    from bookings.services.waitlist import WaitlistRequest, waitlist_join
+
+    when = evening(19)
+    extra.setdefault("guest_email", f"{name.split()[0].lower()}@example.org")
+    entry = waitlist_join(
+        config=config_for(restaurant.pk),
+        request=WaitlistRequest(
+            local_date=when.date(),
+            earliest_time=extra.pop("earliest", when.time()),
+            latest_time=extra.pop("latest", when.time()),
+            party_size=party,
+            guest_name=name,
+            **extra,
+        ),
+    )
+    assert isinstance(entry, WaitlistEntry)
+    return entry

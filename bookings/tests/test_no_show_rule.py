@@ -9,18 +9,17 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bookings.config import config_for
 from bookings.errors import InvalidTransition
 from bookings.integrity import check_integrity
 from bookings.models import Booking, Restaurant, WaitlistEntry
 from bookings.services.admission import booking_admit
 from bookings.services.allocation import booking_allocate
 from bookings.services.staff_confirm import booking_staff_confirm, booking_staff_decline
-from bookings.services.waitlist import WaitlistRequest, waitlist_join, waitlist_offer_run
+from bookings.services.waitlist import waitlist_offer_run
 from bookings.tasks import requeue_stale_pending
 from bookings.tests.api.conftest import booking_body, post_booking
 from bookings.tests.factories import BookingFactory
-from bookings.tests.helpers import evening, tables_of
+from bookings.tests.helpers import evening, join_waitlist, tables_of
 
 pytestmark = pytest.mark.django_db
 
@@ -135,18 +134,7 @@ def test_staff_decline_cancels_and_offers_the_table_to_the_waitlist(
     restaurant = rule(one_table_restaurant, 1)
     no_show(restaurant, **GRACE)
     booking = book(restaurant)
-    entry = waitlist_join(
-        config=config_for(restaurant.pk),
-        request=WaitlistRequest(
-            local_date=evening(19).date(),
-            earliest_time=evening(19).time(),
-            latest_time=evening(19).time(),
-            party_size=2,
-            guest_name="Ada Lovelace",
-            guest_email="ada@example.org",
-        ),
-    )
-    assert isinstance(entry, WaitlistEntry)
+    entry = join_waitlist(restaurant)
     assert waitlist_offer_run(restaurant_id=restaurant.pk, local_date=evening(19).date()) == []  # held
     asked: list[tuple[Any, ...]] = []
     monkeypatch.setattr("bookings.services.changes.enqueue_offers_for_window", lambda *a: asked.append(a))
@@ -239,18 +227,7 @@ def test_an_accepted_waitlist_offer_is_held_for_staff_and_confirmed_only_when_th
     monkeypatch.setattr("bookings.services.reminders.enqueue_message", lambda *a: None)
     restaurant = rule(one_table_restaurant, 1)
     no_show(restaurant, **GRACE)
-    entry = waitlist_join(
-        config=config_for(restaurant.pk),
-        request=WaitlistRequest(
-            local_date=evening(19).date(),
-            earliest_time=evening(19).time(),
-            latest_time=evening(19).time(),
-            party_size=2,
-            guest_name="Grace Hopper",
-            source=WaitlistEntry.Source.WIDGET,
-            **GRACE,
-        ),
-    )
+    entry = join_waitlist(restaurant, "Grace Hopper", source=WaitlistEntry.Source.WIDGET, **GRACE)
     assert isinstance(entry, WaitlistEntry)
     assert waitlist_offer_run(restaurant_id=restaurant.pk, local_date=evening(19).date()) == [entry.pk]
 

@@ -13,7 +13,7 @@ from bookings.messages import message_send
 from bookings.models import Booking, BookingReminder, Restaurant
 from bookings.services.admission import booking_admit
 from bookings.services.reminders import booking_guest_confirm, reminders_queue_due
-from bookings.tests.helpers import evening
+from bookings.tests.helpers import evening, join_waitlist
 
 pytestmark = pytest.mark.django_db
 
@@ -119,24 +119,12 @@ def test_each_new_booking_gets_its_confirmation_queued_once(small_restaurant: Re
 def test_an_accepted_offer_is_confirmed_once_whoever_queues_it_first(
     one_table_restaurant: Restaurant,
 ) -> None:
-    from bookings.config import config_for
-    from bookings.models import GuestMessage, WaitlistEntry
+    from bookings.models import GuestMessage
     from bookings.services.reminders import confirmations_queue_due
-    from bookings.services.waitlist import WaitlistRequest, waitlist_join, waitlist_offer_run
+    from bookings.services.waitlist import waitlist_offer_run
     from bookings.services.waitlist_accept import waitlist_accept
 
-    entry = waitlist_join(
-        config=config_for(one_table_restaurant.pk),
-        request=WaitlistRequest(
-            local_date=evening(19).date(),
-            earliest_time=evening(19).time(),
-            latest_time=evening(19).time(),
-            party_size=2,
-            guest_name="Ada Lovelace",
-            guest_email="ada@example.org",
-        ),
-    )
-    assert isinstance(entry, WaitlistEntry)
+    entry = join_waitlist(one_table_restaurant)
     waitlist_offer_run(restaurant_id=one_table_restaurant.pk, local_date=evening(19).date())
 
     _, booking = waitlist_accept(token=entry.token)

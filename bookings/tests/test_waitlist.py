@@ -16,41 +16,22 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bookings.config import config_for
 from bookings.messages import LocmemSMSBackend, message_send
 from bookings.models import Booking, Hold, Restaurant, TableOccupancy, WaitlistEntry
 from bookings.services.admission import booking_admit
 from bookings.services.changes import booking_cancel
 from bookings.services.waitlist import (
-    WaitlistRequest,
     waitlist_decline,
     waitlist_expire_offers,
-    waitlist_join,
     waitlist_offer_run,
 )
 from bookings.services.waitlist_accept import waitlist_accept
 from bookings.tests.helpers import evening, tables_of
+from bookings.tests.helpers import join_waitlist as join
 
 pytestmark = pytest.mark.django_db
 
 WHEN = evening(19)
-
-
-def join(restaurant: Restaurant, name: str = "Ada Lovelace", party: int = 2, **extra: Any) -> WaitlistEntry:
-    entry = waitlist_join(
-        config=config_for(restaurant.pk),
-        request=WaitlistRequest(
-            local_date=WHEN.date(),
-            earliest_time=extra.pop("earliest", WHEN.time()),
-            latest_time=extra.pop("latest", WHEN.time()),
-            party_size=party,
-            guest_name=name,
-            guest_email=f"{name.split()[0].lower()}@example.org",
-            **extra,
-        ),
-    )
-    assert isinstance(entry, WaitlistEntry)
-    return entry
 
 
 def take_the_only_table(restaurant: Restaurant) -> Booking:

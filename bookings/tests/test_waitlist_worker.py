@@ -25,7 +25,7 @@ from bookings.models import Booking, Hold, Restaurant, WaitlistEntry
 from bookings.outbox import NOTIFICATIONS_QUEUE
 from bookings.tasks import offer_waitlist
 from bookings.tests.api.conftest import booking_body, post_booking
-from bookings.tests.helpers import evening
+from bookings.tests.helpers import evening, join_waitlist
 from bookings.tests.processes import CeleryWorker, Stack, free_port, stack_fixture, wait_until
 
 __all__ = ["stack_fixture"]
@@ -156,21 +156,8 @@ def test_runs_racing_on_two_worker_processes_offer_one_hold(
     stack: Stack, smtp: tuple[Inbox, int], one_table_restaurant: Restaurant
 ) -> None:
     """Many frees at once (each enqueues a run): the day lock lets one run offer the one table."""
-    from bookings.config import config_for
-    from bookings.services.waitlist import WaitlistRequest, waitlist_join
-
     for name in ("Ada Lovelace", "Alan Turing"):
-        waitlist_join(
-            config=config_for(one_table_restaurant.pk),
-            request=WaitlistRequest(
-                local_date=WHEN.date(),
-                earliest_time=WHEN.time(),
-                latest_time=WHEN.time(),
-                party_size=2,
-                guest_name=name,
-                guest_email=f"{name.split()[0].lower()}@example.org",
-            ),
-        )
+        join_waitlist(one_table_restaurant, name)
     runs = 8
     for _ in range(runs):  # queued before the worker starts, so its two processes race for them
         offer_waitlist.apply_async(args=(one_table_restaurant.pk, WHEN.date().isoformat()))

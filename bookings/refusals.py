@@ -6,11 +6,19 @@ the views turn these into the PARTY_TOO_LARGE refusal and the availability answe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from allocator.planner import FAILURE_NO_FIT, FloorSnapshot, PlannerSettings, PlanRequest, plan_tables
+from allocator.planner import (
+    FAILURE_NO_FIT,
+    FAILURE_TIMEOUT,
+    FloorSnapshot,
+    PlannerSettings,
+    PlanRequest,
+    plan_tables,
+)
 from bookings.availability import SlotAvailability
 from bookings.config import RestaurantConfig
 from bookings.errors import PartyTooLarge
@@ -50,24 +58,38 @@ _FITS: dict[tuple[int, int, int, PlannerSettings], bool] = {}
 _FITS_MAX = 1024
 
 
-def _fits_on_empty_floor(config: RestaurantConfig, party_size: int, settings: PlannerSettings) -> bool:
+def _fits_on_empty_floor(
+    config: RestaurantConfig,
+    party_size: int,
+    settings: PlannerSettings,
+    *,
+    timer: Callable[[], float] = time.thread_time,
+) -> bool:
+    """Ask the planner once whether any table set seats the party; keep only a definite answer.
+
+    The budget is counted in this thread's CPU time, not wall time: a pause of the host (another
+    process on the core) is not work, and must not turn "never fits" into "fits, but busy".
+    """
     key = (config.restaurant.pk, config.version, party_size, settings)
     known = _FITS.get(key)
-    if known is None:
-        floor = FloorSnapshot(
-            restaurant_id=config.restaurant.pk,
-            tables=config.layout.tables,
-            adjacency=config.layout.adjacency,
-            busy={},
-        )
-        request = PlanRequest(party_size=party_size, starts_at=_ANY_WINDOW[0], ends_at=_ANY_WINDOW[1])
-        decision = plan_tables(floor, request, settings)
-        # Only "never fits" counts: a planner timeout is no proof that the party is too large.
-        known = decision.plan is not None or decision.failure_reason != FAILURE_NO_FIT
-        if len(_FITS) >= _FITS_MAX:
-            _FITS.clear()
-        _FITS[key] = known
-    return known
+    if known is not None:
+        return known
+    floor = FloorSnapshot(
+        restaurant_id=config.restaurant.pk,
+        tables=config.layout.tables,
+        adjacency=config.layout.adjacency,
+        busy={},
+    )
+    request = PlanRequest(party_size=party_size, starts_at=_ANY_WINDOW[0], ends_at=_ANY_WINDOW[1])
+    decision = plan_tables(floor, request, settings, timer=timer)
+    if decision.failure_reason == FAILURE_TIMEOUT:
+        # Out of budget: no proof either way. Let the guest try, and ask again next time.
+        return True
+    fits = decision.failure_reason != FAILURE_NO_FIT
+    if len(_FITS) >= _FITS_MAX:
+        _FITS.clear()
+    _FITS[key] = fits
+    return fits
 
 
 def contact_line(config: RestaurantConfig) -> tuple[str, dict[str, str]]:

@@ -496,6 +496,7 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
     ):
         row.append(why)
     lines += table(["target", "measured", "verdict", "why, and what would close it"], rows)
+    lines += before_after_section(out / "before", summary, widget, hot_meta, hot)
 
     # --- widget
     lines += [f"## Widget swarm ({plan.get('widget_users')} users, {plan.get('widget_seconds')} s)", ""]
@@ -754,6 +755,72 @@ def build_report(out: Path, summary: dict[str, Any]) -> list[str]:
         "(py-spy wall-clock stacks of every web worker over the same pass). Rebuild the report from them "
         "with `python -m locustfiles.report docs/load`."
     )
+    return lines
+
+
+def before_after_section(
+    before: Path,
+    summary: dict[str, Any],
+    widget: dict[str, dict[str, str]],
+    hot_meta: dict[str, Any],
+    hot: dict[str, Any] | None,
+) -> list[str]:
+    """Set this run beside a kept run of the code before the speed work (``before/``), if one is kept.
+
+    ``before/`` holds that run's REPORT.md, summary.json and widget_stats.csv, made by the harness
+    of its own commit on this machine (docs/load/README.md says how to make it again).
+    """
+    old_summary_path = before / "summary.json"
+    if not old_summary_path.exists():
+        return []
+    old = json.loads(old_summary_path.read_text())
+    old_widget = locust_stats(before / "widget_stats.csv")
+    old_machine = old.get("machine", {})
+    old_hot = old.get("hotslot") or {}
+
+    def p95(stats: dict[str, dict[str, str]], name: str) -> float | None:
+        return _float(stats.get(name, {}).get("95%"))
+
+    booking, availability = "POST /api/v1/bookings", "GET /api/v1/restaurants/[slug]/availability"
+    old_anatomy, anatomy = old.get("anatomy") or {}, summary.get("anatomy") or {}
+    figures: list[tuple[str, float | None, float | None, int]] = [
+        ("widget swarm: POST booking p95, ms", p95(old_widget, booking), p95(widget, booking), 0),
+        ("widget swarm: availability p95, ms", p95(old_widget, availability), p95(widget, availability), 0),
+        (
+            "hot slot: last of 1 000 answers, s",
+            _last_answer_s(old_hot, None),
+            _last_answer_s(hot_meta, hot) if hot is not None else None,
+            1,
+        ),
+        (
+            "one booking in process, ms (anatomy median)",
+            old_anatomy.get("median_ms"),
+            anatomy.get("median_ms"),
+            1,
+        ),
+        (
+            "SQL statements per booking",
+            old_anatomy.get("median_statements"),
+            anatomy.get("median_statements"),
+            0,
+        ),
+        ("commits per booking", old_anatomy.get("median_commits"), anatomy.get("median_commits"), 0),
+    ]
+    rows = [
+        [label, fmt(was, digits), fmt(now, digits), f"×{fmt(was / now)}" if was and now else "—"]
+        for label, was, now, digits in figures
+    ]
+    lines = ["## Before the speed work, and now", ""]
+    lines.append(
+        f"`before/REPORT.md` is `make loadtest` at commit `{old_machine.get('commit')}`, the code before "
+        f"the speed work, run with that commit's own harness on this machine at {old.get('started_at')} "
+        f"(load average {old_machine.get('loadavg_before')} before). Compare its run with this one only "
+        "when both ran the same hour: the host's speed moves by 2× between days. Its hot slot came from "
+        "one address with the throttles raised; this run's from a distinct address per guest at the "
+        "production throttles."
+    )
+    lines.append("")
+    lines += table(["figure", f"before ({old_machine.get('commit')})", "this run", "before ÷ now"], rows)
     return lines
 
 

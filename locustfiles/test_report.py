@@ -481,3 +481,40 @@ def test_the_hot_slot_verdict_holds_only_if_every_burst_was_clean(
     assert "the last after 2.5 s (median of 3 bursts: 2.2, 2.5, 2.8 s)" in row
     assert f"| **{verdict}** |" in row
     assert "The burst was fired 3 times" in text and "2026-12-17: last answer after 2.2 s" in text
+
+
+def test_a_kept_run_from_before_the_speed_work_is_set_beside_this_one(tmp_path: Path) -> None:
+    _widget_stats(tmp_path / "widget_stats.csv", booking_p95=35, availability_p95=15)
+    before = tmp_path / "before"
+    before.mkdir()
+    _widget_stats(before / "widget_stats.csv", booking_p95=110, availability_p95=60)
+    old_anatomy = {**_anatomy(), "median_ms": 23.4, "median_statements": 31.0, "median_commits": 4.0}
+    (before / "summary.json").write_text(
+        json.dumps(
+            {
+                "started_at": "2026-12-03T09:03:30+00:00",
+                "machine": {"commit": "0327d28", "loadavg_before": [0.5, 0.5, 0.5]},
+                "hotslot": {"wall_s": 10.2},
+                "anatomy": old_anatomy,
+            }
+        )
+    )
+    summary = {
+        "plan": {"widget_users": 16},
+        "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
+        "stack": {"started_here": True},
+        "anatomy": _anatomy(),
+    }
+
+    text = "\n".join(build_report(tmp_path, summary))
+
+    section = text[text.index("## Before the speed work, and now") : text.index("## Widget")]
+    assert "commit `0327d28`" in section and "2026-12-03T09:03:30+00:00" in section
+    assert "| widget swarm: POST booking p95, ms | 110 | 35 | ×3.1 |" in section
+    assert "| widget swarm: availability p95, ms | 60 | 15 | ×4.0 |" in section
+    assert "| hot slot: last of 1 000 answers, s | 10.2 | — | — |" in section  # no burst in this run
+    assert "| SQL statements per booking | 31 | 11 | ×2.8 |" in section
+    assert "| commits per booking | 4 | 1 | ×4.0 |" in section
+
+    (before / "summary.json").unlink()
+    assert "## Before the speed work" not in "\n".join(build_report(tmp_path, summary))

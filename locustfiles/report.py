@@ -816,8 +816,9 @@ def before_after_section(
         f"the speed work, run with that commit's own harness on this machine at {old.get('started_at')} "
         f"(load average {old_machine.get('loadavg_before')} before). Compare its run with this one only "
         "when both ran the same hour: the host's speed moves by 2× between days. Its hot slot came from "
-        "one address with the throttles raised; this run's from a distinct address per guest at the "
-        "production throttles."
+        "one address with the throttles raised, and where that harness did not record the last answer "
+        "its time runs until every booking settled; this run's came from a distinct address per guest "
+        "at the production throttles."
     )
     lines.append("")
     lines += table(["figure", f"before ({old_machine.get('commit')})", "this run", "before ÷ now"], rows)

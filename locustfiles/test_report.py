@@ -334,14 +334,19 @@ def test_the_levers_name_what_is_left_not_what_is_done(tmp_path: Path) -> None:
     assert "3. **Fewer availability misses.**" in levers
 
 
-def test_no_lever_is_listed_when_every_target_is_met(tmp_path: Path) -> None:
-    _widget_stats(tmp_path / "widget_stats.csv", booking_p95=60, availability_p95=20)
-    summary = {
+def _quiet_run_summary() -> dict[str, object]:
+    """A run's summary with only what every report needs: a quiet machine, a stack and the anatomy."""
+    return {
         "plan": {"widget_users": 16},
         "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
         "stack": {"started_here": True},
         "anatomy": _anatomy(),
     }
+
+
+def test_no_lever_is_listed_when_every_target_is_met(tmp_path: Path) -> None:
+    _widget_stats(tmp_path / "widget_stats.csv", booking_p95=60, availability_p95=20)
+    summary = _quiet_run_summary()
 
     text = "\n".join(build_report(tmp_path, summary))
 
@@ -499,12 +504,7 @@ def test_a_kept_run_from_before_the_speed_work_is_set_beside_this_one(tmp_path: 
             }
         )
     )
-    summary = {
-        "plan": {"widget_users": 16},
-        "machine": {"cpus": 2, "loadavg_before": [0.1, 0.1, 0.1]},
-        "stack": {"started_here": True},
-        "anatomy": _anatomy(),
-    }
+    summary = _quiet_run_summary()
 
     text = "\n".join(build_report(tmp_path, summary))
 

@@ -195,14 +195,16 @@ def plan_tables(
     request: PlanRequest,
     settings: PlannerSettings,
     *,
-    timer: Callable[[], float] = time.perf_counter,
+    timer: Callable[[], float] = time.thread_time,
 ) -> Decision:
     """Return the best table plan for the request on this floor, or why there is none.
 
-    ``timer`` returns seconds (``time.perf_counter`` semantics); it is read at the start, at
-    phase boundaries and every ``CHECK_EVERY`` explored subsets, and bounds the enumeration to
-    ``settings.enumeration_timeout_ms``. Single tables are always scored in full, so a
-    truncated decision still carries the best single-table plan when one exists.
+    ``timer`` returns seconds; it is read at the start, at phase boundaries and every
+    ``CHECK_EVERY`` explored subsets, and bounds the enumeration to
+    ``settings.enumeration_timeout_ms``. By default it is this thread's CPU time: the budget
+    bounds the search's work, so a pause of the host or a wait for the GIL under load does not
+    spend it (and ``planner_ms`` is the search's own cost). Single tables are always scored in
+    full, so a truncated decision still carries the best single-table plan when one exists.
     """
     started = timer()
     deadline = started + settings.enumeration_timeout_ms / 1000.0

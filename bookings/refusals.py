@@ -6,7 +6,6 @@ the views turn these into the PARTY_TOO_LARGE refusal and the availability answe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -58,18 +57,11 @@ _FITS: dict[tuple[int, int, int, PlannerSettings], bool] = {}
 _FITS_MAX = 1024
 
 
-def _fits_on_empty_floor(
-    config: RestaurantConfig,
-    party_size: int,
-    settings: PlannerSettings,
-    *,
-    timer: Callable[[], float] = time.thread_time,
-) -> bool:
+def _fits_on_empty_floor(config: RestaurantConfig, party_size: int, settings: PlannerSettings) -> bool:
     """Ask the planner whether any table set seats the party; keep only a definite answer.
 
-    The budget is counted in this thread's CPU time, not wall time: a pause of the host (another
-    process on the core) is not work, and must not turn "never fits" into "fits, but busy". A pause
-    that does count (the garbage collector, run in this thread) is rare, so an answer out of budget
+    The planner's budget is this thread's CPU time, so a pause of the host does not spend it. A
+    pause that does (the garbage collector, run in this thread) is rare, so an answer out of budget
     is asked for once more before it is taken as no proof.
     """
     key = (config.restaurant.pk, config.version, party_size, settings)
@@ -84,7 +76,7 @@ def _fits_on_empty_floor(
     )
     request = PlanRequest(party_size=party_size, starts_at=_ANY_WINDOW[0], ends_at=_ANY_WINDOW[1])
     for _ in range(2):
-        decision = plan_tables(floor, request, settings, timer=timer)
+        decision = plan_tables(floor, request, settings)
         if decision.failure_reason != FAILURE_TIMEOUT:
             break
     else:

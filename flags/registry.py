@@ -150,7 +150,7 @@ REGISTRY: dict[str, Flag] = {
         Flag(
             key="allocator.enumeration_timeout_ms",
             type=int,
-            description="Time budget for the planner's enumeration of table combinations.",
+            description="Budget of the planner's search of table combinations, in the request's CPU time.",
             defaults=_same(50),
             owner="allocator",
             min_value=1,

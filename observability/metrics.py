@@ -103,7 +103,7 @@ INLINE_FALLBACKS = Counter(
 )
 PLANNER_SECONDS = Histogram(
     "reservex_planner_seconds",
-    "Time the pure planner took to choose tables for one attempt.",
+    "CPU time the pure planner took to choose tables for one attempt.",
     buckets=PLANNER_BUCKETS,
 )
 SEAT_WASTE = Histogram(

@@ -97,6 +97,18 @@ def one_table_restaurant(db: None) -> Restaurant:
 
 
 @pytest.fixture
+def two_tops(db: None) -> Restaurant:
+    """Two 2-tops that join, and nothing else: a party of 4 needs the planner's combination search."""
+    restaurant = RestaurantFactory(slug="two-tops", name="Two Tops")
+    open_every_day(restaurant)
+    adjacency(
+        TableFactory(restaurant=restaurant, label="A", max_party=2),
+        TableFactory(restaurant=restaurant, label="B", max_party=2),
+    )
+    return restaurant
+
+
+@pytest.fixture
 def set_flags(db: None) -> Callable[..., None]:
     """Set global flag overrides for one test: ``set_flags(**{"capacity.enforcement": "shadow"})``.
 

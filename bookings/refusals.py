@@ -75,13 +75,11 @@ def _fits_on_empty_floor(config: RestaurantConfig, party_size: int, settings: Pl
         busy={},
     )
     request = PlanRequest(party_size=party_size, starts_at=_ANY_WINDOW[0], ends_at=_ANY_WINDOW[1])
-    for _ in range(2):
+    decision = plan_tables(floor, request, settings)
+    if decision.failure_reason == FAILURE_TIMEOUT:
         decision = plan_tables(floor, request, settings)
-        if decision.failure_reason != FAILURE_TIMEOUT:
-            break
-    else:
-        # Out of budget twice: no proof either way. Let the guest try, and ask again next time.
-        return True
+    if decision.failure_reason == FAILURE_TIMEOUT:
+        return True  # out of budget twice: no proof either way; let the guest try, ask again next time
     fits = decision.failure_reason != FAILURE_NO_FIT
     if len(_FITS) >= _FITS_MAX:
         _FITS.clear()

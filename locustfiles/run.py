@@ -573,6 +573,20 @@ def _burst_seconds(meta: dict[str, Any]) -> float:
     return float(last) if last is not None else float("inf")
 
 
+def _burst_summary(meta: dict[str, Any]) -> dict[str, Any]:
+    """Return what the report says of every burst: its day, time to the last answer and checks."""
+    checks = meta.get("checks") or {}
+    statuses = checks.get("statuses") or {}
+    return {
+        "date": meta.get("date"),
+        "last_answer_s": checks.get("last_answer_s"),
+        "statuses": checks.get("statuses"),
+        "throttled": checks.get("throttled"),
+        "tables_given_twice": len(checks.get("tables_given_twice") or []),
+        "server_errors": sum(n for code, n in statuses.items() if str(code).startswith("5")),
+    }
+
+
 def keep_median_burst(bursts: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     """Return the median burst's meta, with every burst's summary; its files become hotslot_*.
 
@@ -591,22 +605,7 @@ def keep_median_burst(bursts: list[dict[str, Any]], out: Path) -> dict[str, Any]
             html.replace(out / "hotslot.html")
         elif html.exists():
             html.unlink()
-    summaries = [
-        {
-            "date": meta.get("date"),
-            "last_answer_s": (meta.get("checks") or {}).get("last_answer_s"),
-            "statuses": (meta.get("checks") or {}).get("statuses"),
-            "throttled": (meta.get("checks") or {}).get("throttled"),
-            "tables_given_twice": len((meta.get("checks") or {}).get("tables_given_twice") or []),
-            "server_errors": sum(
-                n
-                for code, n in ((meta.get("checks") or {}).get("statuses") or {}).items()
-                if str(code).startswith("5")
-            ),
-            "described": i == chosen,
-        }
-        for i, meta in enumerate(bursts)
-    ]
+    summaries = [{**_burst_summary(meta), "described": i == chosen} for i, meta in enumerate(bursts)]
     return {**bursts[chosen], "bursts": summaries}
 
 

@@ -14,6 +14,16 @@ def evening(hour: int = 19, minute: int = 0, days_ahead: int = 7) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=UTC)
 
 
+def day_of(restaurant: Any, when: date, party: int = 2, **query: str) -> Any:
+    """GET the restaurant's availability for the day, as a guest's widget does."""
+    from rest_framework.test import APIClient
+
+    return APIClient().get(
+        f"/api/v1/restaurants/{restaurant.slug}/availability",
+        {"date": when.isoformat(), "party_size": party, **query},
+    )
+
+
 def tables_of(booking: Any) -> list[str]:
     return sorted(booking.occupancies.active().values_list("table__label", flat=True))
 

@@ -18,14 +18,13 @@ import pytest
 from rest_framework.test import APIClient
 
 import allocator.planner
+from allocator.planner import PlanRequest
 from bookings import refusals
 from bookings.config import config_for
 from bookings.models import Restaurant
 from bookings.snapshots import planner_settings
 from bookings.tests.api.conftest import booking_body, post_booking
-from bookings.tests.api.test_small_things import day_of
-from bookings.tests.factories import RestaurantFactory, TableFactory, adjacency, open_every_day
-from bookings.tests.helpers import evening
+from bookings.tests.helpers import day_of, evening
 
 pytestmark = pytest.mark.django_db
 
@@ -44,14 +43,19 @@ def _burn_cpu() -> None:
 
 @pytest.fixture
 def pause_the_planner(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Pause inside the planner, after its clock started: ``pause(how, times=...)``."""
+    """Pause inside the planner, after its clock started: ``pause(how, times=..., empty_floor_only=...)``.
 
-    def pause(how: Callable[[], None], *, times: int = 1_000) -> None:
+    ``empty_floor_only`` pauses only the question whether a party could ever be seated, not the
+    searches of the day's slots that an availability answer runs first.
+    """
+
+    def pause(how: Callable[[], None], *, times: int = 1_000, empty_floor_only: bool = False) -> None:
         prepare = allocator.planner._prepare
         left = [times]
 
         def paused(*args: Any, **kwargs: Any) -> Any:
-            if left[0] > 0:
+            request: PlanRequest = args[3]
+            if left[0] > 0 and (not empty_floor_only or request.starts_at == refusals._ANY_WINDOW[0]):
                 left[0] -= 1
                 how()
             return prepare(*args, **kwargs)
@@ -67,18 +71,6 @@ def pause_the_planner(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
 def budget_in_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """The controls: the planner's budget counted in wall time, as before."""
     monkeypatch.setitem(allocator.planner.plan_tables.__kwdefaults__, "timer", time.perf_counter)
-
-
-@pytest.fixture
-def two_joined_twos(db: None) -> Restaurant:
-    """Two 2-tops that join, and nothing else: a party of 4 needs the planner's combination search."""
-    restaurant = RestaurantFactory(slug="two-twos", name="Two Twos")
-    open_every_day(restaurant)
-    adjacency(
-        TableFactory(restaurant=restaurant, label="A", max_party=2),
-        TableFactory(restaurant=restaurant, label="B", max_party=2),
-    )
-    return restaurant
 
 
 def reason_for_seven(restaurant: Restaurant) -> str:
@@ -101,27 +93,27 @@ def test_control_with_a_wall_clock_budget_the_pause_says_full(
 
 
 def test_a_party_for_joined_tables_is_booked_while_the_host_pauses(
-    two_joined_twos: Restaurant, pause_the_planner: Callable[..., None]
+    two_tops: Restaurant, pause_the_planner: Callable[..., None]
 ) -> None:
     pause_the_planner(_sleep)
-    response = post_booking(APIClient(), booking_body(two_joined_twos.slug, party=4))
+    response = post_booking(APIClient(), booking_body(two_tops.slug, party=4))
     assert response.status_code == 201, response.json()
     assert sorted(response.json()["tables"]) == ["A", "B"]
 
 
 @pytest.mark.usefixtures("budget_in_wall_time")
 def test_control_with_a_wall_clock_budget_the_pause_refuses_it(
-    two_joined_twos: Restaurant, pause_the_planner: Callable[..., None]
+    two_tops: Restaurant, pause_the_planner: Callable[..., None]
 ) -> None:
     pause_the_planner(_sleep)
-    response = post_booking(APIClient(), booking_body(two_joined_twos.slug, party=4))
+    response = post_booking(APIClient(), booking_body(two_tops.slug, party=4))
     assert response.status_code == 409, response.json()
 
 
 def test_one_pause_in_this_thread_is_asked_again(
     small_restaurant: Restaurant, pause_the_planner: Callable[..., None]
 ) -> None:
-    pause_the_planner(_burn_cpu, times=1)
+    pause_the_planner(_burn_cpu, times=1, empty_floor_only=True)
     assert reason_for_seven(small_restaurant) == "party_too_large"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,22 +21,13 @@ from bookings.tests.factories import (
     RestaurantFactory,
     ServicePeriodFactory,
     TableFactory,
-    adjacency,
-    open_every_day,
 )
-from bookings.tests.helpers import evening
+from bookings.tests.helpers import day_of, evening
 from bookings.text import BIDI_CONTROLS, strip_bidi
 
 pytestmark = pytest.mark.django_db
 
 RLO, PDF, LRI, PDI = "\u202e", "\u202c", "\u2066", "\u2069"
-
-
-def day_of(restaurant: Restaurant, when: Any, party: int = 2, **query: str) -> Any:
-    return APIClient().get(
-        f"/api/v1/restaurants/{restaurant.slug}/availability",
-        {"date": when.isoformat(), "party_size": party, **query},
-    )
 
 
 # --- bidi controls ---------------------------------------------------------------------------------
@@ -215,17 +205,6 @@ def test_the_schema_documents_the_reasons(api: APIClient, db: None) -> None:
     assert schema["DayReasonEnum"]["enum"] == list(DAY_REASONS)
     booking_errors = api.get("/api/v1/schema/?format=json").json()["paths"]["/api/v1/bookings"]["post"]
     assert "PARTY_TOO_LARGE" in booking_errors["responses"]["422"]["description"]
-
-
-@pytest.fixture
-def two_tops(db: None) -> Restaurant:
-    restaurant = RestaurantFactory(slug="two-tops", name="Two Tops")
-    open_every_day(restaurant)
-    adjacency(
-        TableFactory(restaurant=restaurant, label="A", max_party=2),
-        TableFactory(restaurant=restaurant, label="B", max_party=2),
-    )
-    return restaurant
 
 
 @pytest.fixture

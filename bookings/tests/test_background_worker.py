@@ -92,7 +92,14 @@ def test_a_booking_that_can_never_be_seated_is_rejected_after_retries(
         ("background", "skipped", 2),
         ("background", "skipped", 3),
     ]
-    event = ObservabilityEvent.objects.get(type="allocation.retry_exhausted", booking_id=booking.pk)
+    # The worker stores the event right after the rejection commits (telemetry never holds up a
+    # booking's change), so the rejection can be seen a moment before its event.
+    event = wait_until(
+        lambda: ObservabilityEvent.objects.filter(
+            type="allocation.retry_exhausted", booking_id=booking.pk
+        ).first(),
+        what="the retry_exhausted event",
+    )
     assert event.context["attempts"] == 3 and event.context["reason"] == booking.status_reason
     assert not TableOccupancy.objects.filter(booking=booking).exists()
     read = APIClient().get(f"/api/v1/bookings/{booking.reference}").json()
